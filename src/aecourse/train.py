@@ -1,0 +1,322 @@
+"""One training loop for the whole course, plus devices, seeds and checkpoints.
+
+The loop is the one you write yourself in chapter 01 (``zero_grad``,
+forward, loss, ``backward``, ``step``) with the bookkeeping added: batches,
+a progress bar, a loss history, the device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = [
+    "default_device",
+    "seed_everything",
+    "is_grading",
+    "History",
+    "fit",
+    "reconstruction_loss",
+    "evaluate",
+    "save_checkpoint",
+    "load_checkpoint",
+    "CheckpointError",
+]
+
+CHECKPOINT_FORMAT = "aecourse-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+# --------------------------------------------------------------------------- devices, seeds
+def default_device(prefer: str | None = None) -> torch.device:
+    """The device every chapter computes on.
+
+    Order: ``prefer`` if given, else the ``AECOURSE_DEVICE`` environment
+    variable, else CUDA, then Apple's MPS, then CPU. Asking for a device
+    that is not there is an error, not a silent fallback.
+    """
+    name = prefer or os.environ.get("AECOURSE_DEVICE")
+    if name:
+        dev = torch.device(name)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {name!r} requested but CUDA is not available; use 'cpu'")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError(f"device {name!r} requested but MPS is not available; use 'cpu'")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a seeded CPU generator.
+
+    Same seed, same numbers: on one machine and device, re-running a cell
+    after seeding reproduces its result exactly.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def is_grading() -> bool:
+    """True while nbgrader executes the notebook (it sets ``NBGRADER_EXECUTION``).
+
+    Heavy cells use this to train for fewer steps when graded, so grading a
+    whole class stays cheap; the graded exercises never depend on it.
+    """
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+# --------------------------------------------------------------------------- the loop
+@dataclass
+class History:
+    """Per-epoch losses (and any extra logged numbers) from :func:`fit`."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    logs: dict[str, list[float]] = field(default_factory=dict)
+    steps: int = 0
+
+    def __repr__(self) -> str:
+        last = f"{self.train_loss[-1]:.4g}" if self.train_loss else "n/a"
+        val = f", val_loss={self.val_loss[-1]:.4g}" if self.val_loss else ""
+        return f"History(epochs={len(self.train_loss)}, steps={self.steps}, train_loss={last}{val})"
+
+
+LossFn = Callable[[nn.Module, torch.Tensor], "torch.Tensor | tuple[torch.Tensor, dict]"]
+
+
+def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between ``x`` and ``model(x)``, averaged over everything."""
+    return torch.mean((model(x) - x) ** 2)
+
+
+def _as_tensor(data, name: str) -> torch.Tensor:
+    """Accept a tensor, an array, or anything with an ``images`` tensor."""
+    if hasattr(data, "images"):
+        data = data.images
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(data)
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a Tensor, a NumPy array or a dataset with .images, got {type(data).__name__}"
+        )
+    if data.dim() < 2 or len(data) == 0:
+        raise ValueError(f"{name} must be a non-empty batch (n, ...), got shape {tuple(data.shape)}")
+    return data.float()
+
+
+def _batches(x: torch.Tensor, batch_size: int, generator: torch.Generator | None) -> Iterable[torch.Tensor]:
+    # Indexing a tensor beats a DataLoader by a wide margin for in-memory data.
+    order = torch.randperm(len(x), generator=generator) if generator is not None else torch.arange(len(x))
+    for i in range(0, len(x), batch_size):
+        yield x[order[i : i + batch_size].to(x.device)]
+
+
+def _split_loss(out) -> tuple[torch.Tensor, dict]:
+    if isinstance(out, tuple):
+        loss, logs = out
+        return loss, dict(logs)
+    return out, {}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, loss_fn: LossFn = reconstruction_loss, *, batch_size: int = 1024,
+             device: torch.device | str | None = None) -> float:
+    """Average ``loss_fn`` over ``data`` without training (eval mode, no grad)."""
+    device = torch.device(device) if device else next(model.parameters()).device
+    x = _as_tensor(data, "data").to(device)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for batch in _batches(x, batch_size, None):
+        total += float(_split_loss(loss_fn(model, batch))[0]) * len(batch)
+    model.train(was_training)
+    return total / len(x)
+
+
+def fit(
+    model: nn.Module,
+    data,
+    *,
+    loss_fn: LossFn = reconstruction_loss,
+    epochs: int = 5,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    val_data=None,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    after_step: Callable[[nn.Module], None] | None = None,
+) -> History:
+    """Train ``model`` to minimise ``loss_fn`` on ``data``; return the :class:`History`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Moved to ``device`` in place.
+    data : Tensor, shape (n, ...), or a dataset with ``.images``
+        The training inputs. The whole set is moved to the device once.
+    loss_fn : callable ``(model, batch) -> loss`` or ``-> (loss, logs)``
+        ``logs`` is a dict of floats averaged per epoch into ``History.logs``.
+    epochs, batch_size, lr : training budget; Adam is used unless ``optimizer`` is given.
+    val_data : optional held-out data, evaluated with ``loss_fn`` after each epoch.
+    device : defaults to :func:`default_device`.
+    seed : seeds initial shuffling (and everything else) for repeatable runs.
+    after_step : optional hook called after every optimiser step, e.g. to
+        renormalise decoder columns in the sparse chapters.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got epochs={epochs}, batch_size={batch_size}")
+    device = default_device(str(device) if device else None)
+    generator = seed_everything(seed)
+    model.to(device)
+    x = _as_tensor(data, "data").to(device)
+    x_val = _as_tensor(val_data, "val_data").to(device) if val_data is not None else None
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    history = History()
+
+    bar = tqdm(range(epochs), desc=f"training {type(model).__name__}", disable=not progress, leave=False)
+    for _ in bar:
+        model.train()
+        total, sums = 0.0, {}
+        for batch in _batches(x, batch_size, generator):
+            loss, logs = _split_loss(loss_fn(model, batch))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if after_step is not None:
+                after_step(model)
+            history.steps += 1
+            total += loss.item() * len(batch)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
+        history.train_loss.append(total / len(x))
+        for k, v in sums.items():
+            history.logs.setdefault(k, []).append(v / len(x))
+        if x_val is not None:
+            history.val_loss.append(evaluate(model, x_val, loss_fn, device=device))
+        bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}")
+    model.eval()
+    return history
+
+
+# --------------------------------------------------------------------------- checkpoints
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, corrupt, or for a different model."""
+
+
+def _digest(state_dict: dict) -> str:
+    h = hashlib.sha256()
+    for k in sorted(state_dict):
+        t = state_dict[k].detach().cpu().contiguous()
+        h.update(k.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, **meta) -> Path:
+    """Save weights, the model's class and config, and a content hash.
+
+    ``meta`` holds plain values (numbers, strings, lists) such as the
+    training history or the seed. Returns the path written.
+    """
+    from .models import config_dict
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_class": type(model).__name__,
+        "config": config_dict(model) if hasattr(model, "config") else None,
+        "state_dict": state,
+        "sha256": _digest(state),
+        "meta": meta,
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+    return path
+
+
+def load_checkpoint(path: str | Path, model: nn.Module | None = None, *, map_location="cpu"):
+    """Load a checkpoint written by :func:`save_checkpoint`.
+
+    With ``model`` given, its weights are replaced (after checking the class
+    and every tensor shape match) and ``(model, meta)`` is returned; without
+    it the model is rebuilt from the stored class and config.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    CheckpointError
+        The file is corrupt or truncated, is not an aecourse checkpoint, its
+        contents do not match its hash, or it belongs to a different model.
+    """
+    from .models import MODEL_CLASSES, build_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train the model first or check the path")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}): the file is corrupt or truncated. "
+            "Delete it and re-train, or re-download it."
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is a torch file but not an aecourse checkpoint (made by save_checkpoint)")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint version {payload.get('version')}, this aecourse reads {CHECKPOINT_VERSION}"
+        )
+    state = payload["state_dict"]
+    if _digest(state) != payload.get("sha256"):
+        raise CheckpointError(f"{path}: weights do not match the stored sha256; the file was damaged or edited")
+
+    stored = payload["model_class"]
+    if model is None:
+        if stored not in MODEL_CLASSES or payload["config"] is None:
+            raise CheckpointError(f"{path} holds a {stored}; pass a model instance to load it into")
+        model = build_model(stored, payload["config"])
+    elif type(model).__name__ != stored:
+        raise CheckpointError(f"{path} holds a {stored}, but the model given is a {type(model).__name__}")
+
+    own = model.state_dict()
+    problems = [f"missing {k}" for k in own if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in own]
+    problems += [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
+    if problems:
+        raise CheckpointError(
+            f"{path} does not fit this model (different config?): " + "; ".join(problems[:5])
+            + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        )
+    model.load_state_dict(state)
+    return model, payload.get("meta", {})
