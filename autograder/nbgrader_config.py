@@ -77,9 +77,13 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
-c.Execute.allow_errors = True  # nbgrader's default: a raising cell costs its points only
 c.Execute.execute_retries = 0
-# Restore test cells a learner deleted, so a deleted test cannot lose (or hide) points.
+# Test cells a learner deleted (only possible by editing the JSON: released
+# test cells are `deletable: false`) are NOT re-added: that test scores 0 and
+# `aecourse grade` flags the row for review.  `True` would re-add them, but
+# nbgrader 0.9.6 then crashes (KeyError in add_missing_grade_cells) when the
+# preceding solution cell was deleted too, turning a partial submission into
+# a crash.  Edited locked cells are always restored from the gradebook.
 c.OverwriteCells.add_missing_cells = False
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100

@@ -243,6 +243,8 @@ def test_glyph_options():
     assert np.all(some.factor("slant") == 0) and np.all(some.factor("scale") == 1)
     big = make_glyph_digits(20, seed=0, size=64)
     assert big.images.shape == (20, 1, 64, 64)
+    one = make_glyph_digits(1, seed=0)  # most digits absent
+    assert one.images.shape == (1, 1, 28, 28) and one.images.sum() > 0
 
 
 def test_render_glyph_matches_dataset(glyphs):
@@ -284,7 +286,10 @@ def test_windowed_renderer_equals_dense_reference(digit):
         (dict(slant="steep"), "slant must be a number"),
         (dict(shift=(1, 2, 3)), "shift must be a number"),
         (dict(shift=(0, float("inf"))), "finite"),
+        (dict(shift=float("nan")), "shift must be a finite number"),
         (dict(batch_size=0), "batch_size must be >= 1"),
+        (dict(seed=-1), "seed must be >= 0"),
+        (dict(seed="abc"), "seed must be an integer"),
     ],
 )
 def test_glyph_errors(kwargs, message):
@@ -297,8 +302,10 @@ def test_render_glyph_errors():
         render_glyph(11)
     with pytest.raises(ValueError, match="thickness must be > 0"):
         render_glyph(1, thickness=0)
-    with pytest.raises(ValueError, match="slant must be a number"):
-        render_glyph(1, slant=(0, 1, 2))
+    with pytest.raises(ValueError, match="slant must be a finite number"):
+        render_glyph(1, slant=(0.1, 0.2))  # a range is for make_glyph_digits, not for one image
+    with pytest.raises(ValueError, match="shift_y must be a finite number"):
+        render_glyph(1, shift_y=float("nan"))
 
 
 # -- glyph digits: the factors do what their names say ---------------------------
@@ -343,7 +350,7 @@ def test_shift_moves_the_centroid(digit):
 
 
 def test_every_digit_is_nonempty_and_in_frame(glyphs):
-    assert glyphs.images.sum(dim=(1, 2, 3)).min() > 20  # at least 20 pixels' worth of ink
+    assert glyphs.images.sum(dim=(1, 2, 3)).min() > 10  # pixels' worth of ink; a thin, small 1 has ~17
     edges = torch.cat([glyphs.images[..., 0, :], glyphs.images[..., -1, :],
                        glyphs.images[..., :, 0], glyphs.images[..., :, -1]], dim=-1)
     assert edges.max() < 1e-6
@@ -359,10 +366,13 @@ def test_every_digit_is_nonempty_and_in_frame(glyphs):
 
 def test_digits_are_distinguishable(glyphs):
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     x = glyphs.images.reshape(len(glyphs), -1).numpy()
     y = glyphs.factor("digit").astype(int)
-    model = LogisticRegression(max_iter=300).fit(x[:2000], y[:2000])
+    # One BLAS thread: on a shared 2-core machine multi-threaded BLAS is ~20x slower here.
+    with threadpool_limits(1):
+        model = LogisticRegression(max_iter=300).fit(x[:2000], y[:2000])
     accuracy = model.score(x[2000:], y[2000:])
     assert accuracy > 0.9, accuracy
 

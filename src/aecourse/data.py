@@ -234,10 +234,18 @@ def _check_int(name: str, value, low: int | None = None) -> int:
     return int(value)
 
 
+def _check_number(name: str, value, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return float(value)
+
+
 def _check_range(name: str, value, positive: bool = False) -> tuple[float, float]:
     """A factor range: a single number fixes the factor, (low, high) samples it."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        low = high = float(value)
+        low = high = _check_number(name, value)
     else:
         try:
             low, high = (float(v) for v in value)
@@ -287,17 +295,31 @@ def _join(*parts):
     return np.concatenate(parts)
 
 
-# Each entry: a list of strokes (polylines) for that digit.
+# Each digit: a list of strokes (polylines), drawn the way a hand would.
 _SKELETONS: dict[int, list[np.ndarray]] = {
+    # a tall oval
     0: [_arc(0.0, 0.0, 0.52, 0.98, 90, 450, n=33)],
+    # an upright stroke with a small flag at the top
     1: [_line((-0.28, -0.68), (0.06, -1.0), (0.06, 1.0))],
-    2: [_join(_arc(0.0, -0.48, 0.5, 0.5, 160, -35, n=14), _line((-0.55, 0.98), (0.58, 0.98)))],
+    # a hook over a gently curved diagonal, then the base line
+    2: [_join(
+        _arc(0.0, -0.48, 0.5, 0.5, 160, -30, n=14),
+        _bezier((0.43, -0.23), (0.1, 0.3), (-0.55, 0.98), n=8)[1:],
+        _line((0.58, 0.98)),
+    )],
+    # two bowls open to the left, meeting in the middle
     3: [_join(_arc(-0.02, -0.5, 0.45, 0.48, 150, -90, n=14), _arc(0.0, 0.47, 0.52, 0.51, 90, -150, n=16))],
+    # an open four: down-and-across stroke, then the long upright
     4: [_line((-0.3, -1.0), (-0.52, 0.32), (0.58, 0.32)), _line((0.3, -0.7), (0.3, 1.0))],
+    # flag, short down stroke, big bowl
     5: [_join(_line((0.52, -1.0), (-0.34, -1.0), (-0.42, -0.12)), _arc(0.0, 0.45, 0.52, 0.53, 130, -150, n=16))],
-    6: [_join(_bezier((0.38, -1.0), (-0.5, -0.45), (-0.5, 0.45), n=10), _arc(0.0, 0.47, 0.5, 0.51, 180, -180, n=24))],
+    # a sweeping stem into a closed loop at the bottom
+    6: [_join(_bezier((0.38, -1.0), (-0.5, -0.45), (-0.5, 0.45), n=10), _arc(0, 0.47, 0.5, 0.51, 180, -180, n=24))],
+    # the top bar, then a slightly curved stem
     7: [_line((-0.55, -0.98), (0.55, -0.98)), _bezier((0.55, -0.98), (0.05, -0.1), (-0.05, 1.0), n=10)],
+    # two loops, the lower one larger
     8: [_arc(0.0, -0.52, 0.4, 0.46, 270, -90, n=24), _arc(0.0, 0.47, 0.5, 0.51, 90, 450, n=24)],
+    # a loop on top, a stem from its right side
     9: [_arc(0.0, -0.48, 0.48, 0.5, 0, 360, n=24), _bezier((0.48, -0.48), (0.45, 0.3), (0.25, 1.0), n=10)],
 }
 
@@ -412,18 +434,12 @@ def _ink(segments: torch.Tensor, thickness: torch.Tensor, size: int) -> torch.Te
     return canvas.view(b, width, width)[:, pad : pad + size, pad : pad + size]
 
 
-def _render(digits: np.ndarray, factors: np.ndarray, size: int) -> torch.Tensor:
-    """Render images (b, size, size) for digits (b,) and factors (b, 5) =
+def _render(digit: int, factors: np.ndarray, size: int) -> torch.Tensor:
+    """Render b images (b, size, size) of one digit; factors (b, 5) are
     (thickness, slant, scale, shift_x, shift_y)."""
-    out = torch.zeros(len(digits), size, size, dtype=torch.float32)
     f = torch.from_numpy(factors).to(torch.float32)
-    # One skeleton per group: digits differ in their number of segments.
-    for d in np.unique(digits):
-        rows = np.flatnonzero(digits == d)
-        g = f[rows]
-        segments = _place(_SEGMENTS[int(d)], g[:, 1], g[:, 2], g[:, 3], g[:, 4], size)
-        out[torch.from_numpy(rows)] = _ink(segments, g[:, 0], size)
-    return out
+    segments = _place(_SEGMENTS[digit], f[:, 1], f[:, 2], f[:, 3], f[:, 4], size)
+    return _ink(segments, f[:, 0], size)
 
 
 def render_glyph(
@@ -461,11 +477,14 @@ def render_glyph(
     """
     _check_digit(digit)
     _check_int("size", size, low=8)
-    values = {"thickness": thickness, "slant": slant, "scale": scale, "shift_x": shift_x, "shift_y": shift_y}
-    for name, value in values.items():
-        _check_range(name, value, positive=name in ("thickness", "scale"))
-    factors = np.array([list(values.values())], dtype=np.float64)
-    return _render(np.array([int(digit)]), factors, size)
+    factors = np.array([[
+        _check_number("thickness", thickness, positive=True),
+        _check_number("slant", slant),
+        _check_number("scale", scale, positive=True),
+        _check_number("shift_x", shift_x),
+        _check_number("shift_y", shift_y),
+    ]])
+    return _render(int(digit), factors, size).contiguous()  # a copy, not a view of the padded canvas
 
 
 def _check_digit(digit) -> int:
@@ -484,7 +503,7 @@ def make_glyph_digits(
     slant: float | tuple[float, float] = (-0.35, 0.35),
     scale: float | tuple[float, float] = (0.8, 1.1),
     shift: float | tuple[float, float] = (-2.0, 2.0),
-    batch_size: int = 4096,
+    batch_size: int = 1024,
 ) -> LabelledImages:
     """Procedural handwritten-style digits with known generative factors.
 
@@ -530,6 +549,8 @@ def make_glyph_digits(
     28x28 image. Wider ranges are allowed; ink beyond the frame is cut off.
     """
     n = _check_int("n", n, low=1)
+    if seed is not None:
+        seed = _check_int("seed", seed, low=0)
     size = _check_int("size", size, low=8)
     batch_size = _check_int("batch_size", batch_size, low=1)
     try:
@@ -552,10 +573,14 @@ def make_glyph_digits(
     digit = digit_set[np.minimum((u[:, 0] * len(digit_set)).astype(np.int64), len(digit_set) - 1)]
     continuous = ranges[:, 0] + u[:, 1:] * (ranges[:, 1] - ranges[:, 0])  # (n, 5)
 
+    # Render digit by digit (each skeleton has its own number of segments), a
+    # batch at a time. Few, large tensor operations: on 2 cores that are shared
+    # with other work, thousands of small multi-threaded ops can be 10x slower.
     images = torch.empty(n, 1, size, size, dtype=torch.float32)
-    for lo in range(0, n, batch_size):
-        hi = min(lo + batch_size, n)
-        images[lo:hi, 0] = _render(digit[lo:hi], continuous[lo:hi], size)
+    for d in np.unique(digit):
+        rows = np.flatnonzero(digit == d)
+        for batch in np.array_split(rows, math.ceil(len(rows) / batch_size)):
+            images[torch.from_numpy(batch), 0] = _render(int(d), continuous[batch], size)
 
     factors = np.column_stack([digit.astype(np.float64), continuous])
     names = tuple(f.name for f in GLYPH_FACTORS)
@@ -627,7 +652,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as err:  # includes gzip.BadGzipFile and truncated archives
-        raise ValueError(f"{path} is not a readable IDX file ({err}); delete it and copy or download it again") from err
+        raise ValueError(
+            f"{path} is not a readable IDX file ({err}); delete it and copy or download it again"
+        ) from err
     if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
         raise ValueError(
             f"{path} is not an unsigned-byte IDX file (bad magic number {data[:4].hex() or 'empty'}, "
@@ -667,7 +694,7 @@ def _download_mnist(root: Path, names: Iterable[str]) -> None:
             except (urllib.error.URLError, OSError, http.client.HTTPException) as err:  # timeouts, resets, ...
                 errors.append(f"{mirror}: {err}")
                 continue
-            if hashlib.md5(payload).hexdigest() != _MNIST_MD5[filename]:
+            if hashlib.md5(payload, usedforsecurity=False).hexdigest() != _MNIST_MD5[filename]:
                 errors.append(f"{mirror}: checksum mismatch")
                 continue
             # Write to a temporary file and rename, so an interrupted download

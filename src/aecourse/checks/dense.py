@@ -82,6 +82,8 @@ def train_step(fn) -> None:
     x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(3))
     opt_ref = torch.optim.SGD(ref.parameters(), lr=0.5)
     opt_mine = torch.optim.SGD(mine.parameters(), lr=0.5)
+    for p in mine.parameters():  # stale gradients, as a previous step would leave them
+        p.grad = torch.full_like(p, 0.5)
     opt_ref.zero_grad()
     want = F.mse_loss(ref(x), x)
     want.backward()
@@ -92,7 +94,8 @@ def train_step(fn) -> None:
     expect_close(got, want.item(), "the returned loss", hint="return the loss computed *before* optimizer.step()")
     for (name, p_ref), p_mine in zip(ref.named_parameters(), mine.parameters()):
         expect_close(p_mine, p_ref, f"parameter {name} after one step",
-                     hint="zero the gradients, compute F.mse_loss(model(x), x), call backward(), then optimizer.step()")
+                     hint="call optimizer.zero_grad() first (the last step's gradients are still there), then "
+                          "F.mse_loss(model(x), x), loss.backward(), optimizer.step()")
     got2 = call(fn, mine, x, opt_mine, name="train_step")
     expect(got2 < got, "a second step on the same batch did not lower the loss",
            "did you forget optimizer.zero_grad()? stale gradients accumulate")

@@ -1,0 +1,227 @@
+"""The ``aecourse`` command: open the course, rebuild the release, grade, check the environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+EXAMPLES = """\
+examples:
+  aecourse lab                                 open the course in JupyterLab
+  aecourse info                                versions and compute device
+  aecourse release --check                     is course/ in sync with solutions/?
+  aecourse grade submissions/ --out graded/    grade a class (folder or LMS zip)
+"""
+
+Fmt = argparse.RawDescriptionHelpFormatter
+
+
+def _version() -> str:
+    try:
+        return metadata.version("aecourse")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aecourse",
+        description="A Jupyter course on dense, sparse and disentangled autoencoders.\n"
+                    "Learners open the notebooks; instructors rebuild the release and grade.",
+        epilog=EXAMPLES, formatter_class=Fmt)
+    parser.add_argument("--version", action="version", version=f"aecourse {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    p = sub.add_parser(
+        "lab", help="open JupyterLab on the course notebooks (course/)", formatter_class=Fmt,
+        description="Start JupyterLab in the course/ folder of the repository (found by walking up "
+                    "from the current folder). Extra arguments go to `jupyter lab`.",
+        epilog="example:\n  aecourse lab --no-browser --port 8899")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser (remote machines, containers)")
+    p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
+    p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser(
+        "release", help="regenerate course/ from solutions/ (nbgrader generate_assignment)",
+        formatter_class=Fmt,
+        description="Rebuild the learner notebooks in course/ from the nbgrader sources in solutions/ "
+                    "(solutions and hidden tests removed). Only changed files are written; course/<id> "
+                    "folders whose source is gone are removed.",
+        epilog="examples:\n  aecourse release            rebuild every chapter\n"
+               "  aecourse release 01-dense   rebuild one chapter\n"
+               "  aecourse release --check    exit 1 and show the differences if course/ is stale (CI)")
+    p.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: all in solutions/)")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if course/ differs from a fresh release")
+    p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser(
+        "grade", help="grade submissions with nbgrader: grade table, per-item scores, feedback",
+        formatter_class=Fmt,
+        description="Grade every <student>/<chapter-id>/<notebook>.ipynb under SUBMISSIONS (a folder or a "
+                    ".zip). Each submission runs in its own sandbox with time and memory limits; a broken "
+                    "one never stops the batch. Writes OUT/grades.csv, OUT/items.csv and "
+                    "OUT/feedback/<student>/<chapter-id>/<notebook>.html.",
+        epilog="example:\n  aecourse grade ~/Downloads/submissions.zip --out graded/ --jobs 2 --timeout 300")
+    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder (or .zip) of <student>/<chapter-id>/ folders")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where grades.csv, items.csv and feedback/ go")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions graded at once (default: 1)")
+    p.add_argument("--timeout", type=float, default=600, metavar="S",
+                   help="wall-clock seconds per submission before it is stopped (default: 600)")
+    p.add_argument("--memory-limit", type=float, default=4.0, metavar="GB",
+                   help="memory per submission, 0 for none (default: 4)")
+    p.add_argument("--cell-timeout", type=int, default=None, metavar="S",
+                   help="seconds per cell before it is interrupted (default: nbgrader config, 120)")
+    p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
+    p.add_argument("--keep", action="store_true", help="keep the grading sandboxes (debugging)")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser(
+        "info", help="show python/torch/numpy/... versions and the compute device",
+        formatter_class=Fmt,
+        description="The environment check chapter 00 shows. Exits 1 with a message if a package the "
+                    "course needs is missing or too old.",
+        epilog="example:\n  aecourse info\n  aecourse info --grading   also require nbgrader (instructors)")
+    p.add_argument("--grading", action="store_true", help="also require the grading tools (nbgrader)")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+# ---------------------------------------------------------------- commands
+def _root(arg: Path | None) -> Path:
+    from .release import find_root
+
+    return find_root(arg) if arg is not None else find_root()
+
+
+def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
+    root = _root(args.root)
+    course = root / "course"
+    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={course}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    cmd += extra
+    first = course / "00-setup" / "00-setup.ipynb"
+    if first.is_file() and not any(not a.startswith("-") for a in extra):
+        cmd.append(str(first))
+    print("$ " + " ".join(cmd), flush=True)
+    try:
+        return subprocess.call(cmd, cwd=course)
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_release(args: argparse.Namespace, extra: list[str]) -> int:
+    from .release import ReleaseError, chapter_ids, diff_release, release
+
+    root = _root(args.root)
+    try:
+        if args.check:
+            problems = diff_release(root)
+            if args.chapters:
+                problems = [p for p in problems if any(f"course/{c}/" in p for c in args.chapters)]
+            if problems:
+                print(f"course/ is out of sync with solutions/ ({len(problems)} difference(s)):")
+                for line in problems:
+                    print(f"  {line}")
+                print("run `aecourse release` (or `make release`) and commit course/")
+                return 1
+            print(f"course/ is in sync with solutions/ ({len(chapter_ids(root))} chapter(s))")
+            return 0
+        changed = release(root, args.chapters or None)
+    except ReleaseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for path in changed:
+        print(f"  updated {path.relative_to(root)}")
+    print(f"course/ up to date ({len(changed)} file(s) changed)")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace, extra: list[str]) -> int:
+    from .grading import grade
+
+    if not args.submissions.exists():
+        print(f"error: {args.submissions} does not exist", file=sys.stderr)
+        return 2
+    if args.jobs < 1 or args.timeout <= 0 or args.memory_limit < 0:
+        print("error: --jobs must be >= 1, --timeout > 0, --memory-limit >= 0", file=sys.stderr)
+        return 2
+    root = _root(args.root)
+    rows = grade(args.submissions, args.out, jobs=args.jobs, timeout=args.timeout,
+                 memory_limit=args.memory_limit or None, root=root,
+                 cell_timeout=args.cell_timeout, keep=args.keep)
+    print(f"wrote {args.out / 'grades.csv'} ({len(rows)} rows), {args.out / 'items.csv'}, {args.out / 'feedback'}/")
+    return 0
+
+
+def _fallback_report(file=None) -> list[str]:
+    """Version table when ``aecourse.env`` is unavailable."""
+    file = file or sys.stdout
+    problems = []
+    rows = [("python", platform.python_version())]
+    if sys.version_info < (3, 11):
+        problems.append("Python >= 3.11 is needed")
+    for name in ("torch", "numpy", "matplotlib", "scikit-learn", "ipywidgets", "jupyterlab", "tqdm", "nbgrader"):
+        try:
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            rows.append((name, "MISSING"))
+            if name != "nbgrader":
+                problems.append(f"{name} is not installed: run `make lab` (or pip install -e .) again")
+    try:
+        from .train import default_device
+
+        rows.append(("device", str(default_device())))
+    except Exception as err:  # train.py missing, torch missing or broken
+        rows.append(("device", f"unknown ({type(err).__name__}: {err})"))
+    for name, value in rows:
+        print(f"{name:<13} {value}", file=file)
+    print("environment ready" if not problems else "\n".join(f"problem: {p}" for p in problems), file=file)
+    return problems
+
+
+def cmd_info(args: argparse.Namespace, extra: list[str]) -> int:
+    try:
+        from .env import report
+    except ImportError:
+        report = _fallback_report
+    try:
+        problems = list(report())
+    except ImportError as err:  # e.g. torch missing: env.report needs it for the device line
+        print(f"(full check unavailable: {err})")
+        problems = list(_fallback_report())
+    if args.grading:
+        try:
+            metadata.version("nbgrader")
+        except metadata.PackageNotFoundError:
+            problems.append("nbgrader is not installed: pip install -e '.[grade]'")
+            print("problem: nbgrader is not installed (needed to grade): pip install -e '.[grade]'")
+    if problems:
+        print(f"aecourse info: {len(problems)} problem(s), see above", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.func(args, extra)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

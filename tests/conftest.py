@@ -1,0 +1,34 @@
+"""Shared fixtures: the repository root and a released copy of the tiny fixture course."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MINICOURSE = Path(__file__).resolve().parent / "fixtures" / "minicourse"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+def copy_minicourse(dest: Path) -> Path:
+    """A self-contained course root: solutions/99-mini, autograder/, empty course/."""
+    shutil.copytree(MINICOURSE / "solutions", dest / "solutions")
+    shutil.copytree(REPO / "autograder", dest / "autograder",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "course").mkdir()
+    return dest
+
+
+@pytest.fixture(scope="session")
+def minicourse(tmp_path_factory) -> Path:
+    """The fixture course, released (course/99-mini exists). Treat as read-only."""
+    from aecourse.release import release
+
+    root = copy_minicourse(tmp_path_factory.mktemp("minicourse"))
+    release(root)
+    return root

@@ -1,0 +1,156 @@
+"""Public checks: pass on a reference answer, fail with a helpful message otherwise,
+and never pass on an unfilled exercise (the nbgrader stub raises NotImplementedError)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aecourse import checks
+from aecourse.checks import (CheckFailed, answer_digest, check_blank, check_choice, normalise_choice,
+                             normalise_text)
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("b", "b"), (" B ", "b"), ("(b)", "b"), ("b.", "b"), ("b)", "b"), (3, ""), (None, ""),
+])
+def test_normalise_choice(answer, expected):
+    assert normalise_choice(answer) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("Undercomplete", "undercomplete"), (" under-complete. ", "undercomplete"), ("Under Complete", "undercomplete"),
+    ("the bottleneck", "bottleneck"), ("a  Distinct\tfeature", "distinctfeature"), ("naïve", "naive"),
+])
+def test_normalise_text(answer, expected):
+    assert normalise_text(answer) == expected
+
+
+def test_choice_check(capsys):
+    digest = answer_digest("q", "c")
+    check_choice(" C ", "q", digest)
+    assert "public checks passed" in capsys.readouterr().out
+    for bad, msg in [(None, "not answered"), ("", "not answered"), (2, "should be a string"),
+                     ("e", "not one of"), ("ab", "not one of"), ("a", "not the expected answer")]:
+        with pytest.raises(CheckFailed, match=msg):
+            check_choice(bad, "q", digest)
+
+
+def test_digest_is_salted_by_question():
+    assert answer_digest("q1", "b") != answer_digest("q2", "b")
+
+
+def test_blank_check_accepts_synonyms_and_variants(capsys):
+    digests = [answer_digest("blank", normalise_text(w)) for w in ("clean", "noise-free")]
+    for ok in ("clean", " CLEAN ", "Noise free", "noise-free", "the clean"):
+        check_blank(ok, "blank", digests)
+    assert capsys.readouterr().out.count("public checks passed") == 5
+    for bad, msg in [(None, "not answered"), ("   ", "not answered"), (1, "string"), ("noisy", "not an accepted")]:
+        with pytest.raises(CheckFailed, match=msg):
+            check_blank(bad, "blank", digests)
+
+
+def test_check_failed_is_assertion_error():
+    # nbgrader marks a test cell as failed when it raises: AssertionError is the convention
+    assert issubclass(CheckFailed, AssertionError)
+
+
+# --------------------------------------------------------------------------- chapter checks
+def ref_count(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def ref_loss(x_hat, x):
+    return torch.mean((x_hat - x) ** 2)
+
+
+class RefTiny(nn.Module):
+    def __init__(self, in_dim=64, hidden=32, latent_dim=8):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, in_dim), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x)).view_as(x)
+
+
+def ref_step(model, x, optimizer):
+    optimizer.zero_grad()
+    loss = F.mse_loss(model(x), x)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def ref_pca(X, k):
+    mean = X.mean(0)
+    Vt = np.linalg.svd(X - mean, full_matrices=False)[2][:k]
+    return (X - mean) @ Vt.T @ Vt + mean
+
+
+def ref_corrupt(x, noise_std, generator=None):
+    return (x + noise_std * torch.randn(x.shape, generator=generator)).clamp(0, 1)
+
+
+def step_without_zero_grad(model, x, optimizer):
+    loss = F.mse_loss(model(x), x)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+class NoSigmoid(RefTiny):
+    def __init__(self, in_dim=64, hidden=32, latent_dim=8):
+        super().__init__(in_dim, hidden, latent_dim)
+        self.decoder = self.decoder[:-1]
+
+
+CASES = [
+    # (check, reference, wrong answers with the message each must produce)
+    (checks.setup.count_parameters, ref_count, [
+        (lambda m: sum(p.numel() for p in m.parameters()), "expected 8"),
+        (lambda m: float(ref_count(m)), "Python int"),
+    ]),
+    (checks.dense.reconstruction_loss, ref_loss, [
+        (lambda a, b: torch.sum((a - b) ** 2), "does not match"),
+        (lambda a, b: torch.tensor(float(torch.mean((a - b) ** 2))), "autograd"),
+    ]),
+    (checks.dense.tiny_autoencoder, RefTiny, [(NoSigmoid, "Sigmoid")]),
+    (checks.dense.train_step, ref_step, [
+        (lambda m, x, o: torch.tensor(ref_step(m, x, o)), "Python float"),
+        (step_without_zero_grad, "zero_grad"),
+    ]),
+    (checks.dense.pca_reconstruct, ref_pca, [
+        (lambda X, k: X @ np.linalg.svd(X, full_matrices=False)[2][:k].T @ np.linalg.svd(X, full_matrices=False)[2][:k],
+         "does not match"),
+    ]),
+    (checks.dense.corrupt, ref_corrupt, [
+        (lambda x, s, generator=None: x + s * torch.randn(x.shape, generator=generator), "does not match|clamp"),
+    ]),
+]
+
+
+@pytest.mark.parametrize("check,reference,wrong", CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_chapter_check_passes_reference_fails_stub_and_wrong(check, reference, wrong, capsys):
+    check(reference)
+    assert "public checks passed" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        check(stub)
+    for answer, message in wrong:
+        with pytest.raises(CheckFailed, match=message):
+            check(answer)
+
+
+def test_stub_class_fails_tiny_autoencoder():
+    class Stub(nn.Module):
+        def __init__(self, in_dim=64, hidden=32, latent_dim=8):
+            super().__init__()
+            raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        checks.dense.tiny_autoencoder(Stub)
