@@ -3,7 +3,10 @@
 Run it directly for a markdown table row, or call ``run()`` for the numbers:
 
     python benchmarks/bench_data.py
-    | glyphs_60k_s | 0.8 | make_glyph_digits(60_000), 2 torch threads, median of 3 |
+    | glyphs_60k_s | 1.00 | make_glyph_digits(60_000), 2 torch threads, median of 3 |
+
+make_glyph_digits renders on one thread by design (robust on shared 2-core
+machines); the torch setting of 2 threads is what the rest of a notebook uses.
 """
 
 from __future__ import annotations

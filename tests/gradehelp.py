@@ -31,7 +31,7 @@ def exercises(nb: dict) -> list[str]:
             if nbg(c).get("solution") and nbg(c).get("grade_id", "").startswith("ex_")]
 
 
-def tests_by_exercise(nb: dict) -> dict[str, list[tuple[str, float]]]:
+def exercise_tests(nb: dict) -> dict[str, list[tuple[str, float]]]:
     """``ex_<name>`` -> [(test grade_id, points)]; key None for tests matching no exercise."""
     names = sorted((e[3:] for e in exercises(nb)), key=len, reverse=True)
     out: dict = {f"ex_{n}": [] for n in names}
@@ -47,7 +47,7 @@ def tests_by_exercise(nb: dict) -> dict[str, list[tuple[str, float]]]:
 
 def points_for(nb: dict, chosen: set[str] | list[str]) -> float:
     """Points a notebook scores with exactly the exercises ``chosen`` solved."""
-    table = tests_by_exercise(nb)
+    table = exercise_tests(nb)
     return sum(p for ex in chosen for _, p in table.get(ex, []))
 
 

@@ -229,6 +229,12 @@ def test_glyphs_determinism(glyphs):
     assert torch.equal(prefix.images, glyphs.images[:100])
 
 
+def test_torch_thread_setting_is_restored():
+    before = torch.get_num_threads()
+    make_glyph_digits(50)
+    assert torch.get_num_threads() == before
+
+
 def test_fixing_a_factor_keeps_the_others():
     free = make_glyph_digits(200, seed=5)
     fixed = make_glyph_digits(200, seed=5, thickness=2.0)

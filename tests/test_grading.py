@@ -25,7 +25,7 @@ from gradehelp import (
     points_for,
     read_csv,
     submit,
-    tests_by_exercise,
+    exercise_tests,
     total_points,
     tree_digest,
     with_cell,
@@ -326,7 +326,7 @@ REAL = chapter_ids(REPO)
 def test_real_chapter_follows_naming_convention(chapter):
     """Every ex_<name> has test_<name>* cells with points, every test belongs to an exercise."""
     nb = load(REPO / "solutions" / chapter / f"{chapter}.ipynb")
-    table = tests_by_exercise(nb)
+    table = exercise_tests(nb)
     assert None not in table, f"test cells matching no ex_*: {table.get(None)}"
     for ex, tests in table.items():
         assert tests, f"{ex} has no test_{ex[3:]}* cell"

@@ -574,13 +574,20 @@ def make_glyph_digits(
     continuous = ranges[:, 0] + u[:, 1:] * (ranges[:, 1] - ranges[:, 0])  # (n, 5)
 
     # Render digit by digit (each skeleton has its own number of segments), a
-    # batch at a time. Few, large tensor operations: on 2 cores that are shared
-    # with other work, thousands of small multi-threaded ops can be 10x slower.
+    # batch at a time, on one thread: these are many medium-sized tensor ops,
+    # and on a small machine shared with other work (2 cores, a notebook next
+    # to a training run) multi-threaded ops wait on each other and run 5-10x
+    # slower, while one thread is never more than ~1.5x slower.
     images = torch.empty(n, 1, size, size, dtype=torch.float32)
-    for d in np.unique(digit):
-        rows = np.flatnonzero(digit == d)
-        for batch in np.array_split(rows, math.ceil(len(rows) / batch_size)):
-            images[torch.from_numpy(batch), 0] = _render(int(d), continuous[batch], size)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for d in np.unique(digit):
+            rows = np.flatnonzero(digit == d)
+            for batch in np.array_split(rows, math.ceil(len(rows) / batch_size)):
+                images[torch.from_numpy(batch), 0] = _render(int(d), continuous[batch], size)
+    finally:
+        torch.set_num_threads(threads)
 
     factors = np.column_stack([digit.astype(np.float64), continuous])
     names = tuple(f.name for f in GLYPH_FACTORS)

@@ -24,12 +24,15 @@ PACKAGES = [
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
+    import re
+
+    # leading digits of each dotted part: "2.13.0+cpu" -> (2, 13, 0), "4.2.0rc1" -> (4, 2, 0)
     out = []
     for part in v.split("+")[0].split("."):
-        digits = "".join(c for c in part if c.isdigit())
-        if not digits:
+        m = re.match(r"\d+", part)
+        if not m:
             break
-        out.append(int(digits))
+        out.append(int(m.group()))
     return tuple(out)
 
 

@@ -1,0 +1,55 @@
+"""Figures build headless, show what they claim, and reject bad shapes clearly."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from aecourse.models import DenseAutoencoder
+from aecourse.train import History
+from aecourse.viz import image_grid, latent_scatter, plot_history, show_reconstructions, to_numpy_images
+
+
+def test_image_grid_layout():
+    fig = image_grid(torch.rand(10, 1, 8, 8), nrow=2, titles=[str(i) for i in range(10)], row_labels=["a", "b"])
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 10
+    assert fig.axes[3].get_title() == "3"
+
+
+def test_to_numpy_images_accepts_flat_vectors():
+    assert to_numpy_images(np.zeros((3, 64))).shape == (3, 8, 8)
+    with pytest.raises(ValueError, match="square"):
+        to_numpy_images(np.zeros((3, 10)))
+
+
+def test_show_reconstructions_rows():
+    model = DenseAutoencoder(in_shape=(1, 8, 8), latent_dim=2, hidden=(4,))
+    x = torch.rand(5, 1, 8, 8)
+    assert len(show_reconstructions(model, x, n=4).axes) == 8
+    assert len(show_reconstructions(model, x, n=4, inputs=x).axes) == 12  # noisy / recon / clean
+
+
+def test_latent_scatter_categorical_and_continuous():
+    z = np.random.default_rng(0).normal(size=(50, 2))
+    fig = latent_scatter(z, np.arange(50) % 3, name="digit")
+    assert fig.axes[0].get_legend() is not None
+    fig = latent_scatter(z, np.linspace(0, 1, 50), name="thickness")
+    assert len(fig.axes) == 2  # the plot and its colour bar
+
+
+def test_latent_scatter_rejects_wrong_shapes():
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        latent_scatter(np.zeros((5, 3)), np.zeros(5))
+    with pytest.raises(ValueError, match="4 values for 5 points"):
+        latent_scatter(np.zeros((5, 2)), np.zeros(4))
+
+
+def test_plot_history_one_or_many():
+    h = History(train_loss=[1.0, 0.5], val_loss=[1.1, 0.6])
+    assert len(plot_history(h).axes[0].lines) == 2
+    assert len(plot_history({"a": h, "b": History(train_loss=[2.0, 1.0])}).axes[0].lines) == 3
