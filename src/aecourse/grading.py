@@ -96,6 +96,7 @@ __all__ = [
     "discover",
     "read_grades",
     "summary",
+    "sandbox_uids_available",
 ]
 
 STATUSES = ("graded", "timeout", "crashed", "not_a_notebook", "missing_notebook", "unknown_assignment")
@@ -432,16 +433,34 @@ def _run_sandboxed(cmd: list[str], cwd: Path, env: dict, timeout: float,
     return _Run(proc.returncode, timed_out, memory_exceeded, seconds, peak, stragglers)
 
 
-def _sandbox_user_ok(user: int, probe_dir: Path) -> bool:
-    """Can we run a child as ``user`` (root, and no user-namespace restriction)?"""
-    try:
-        os.chown(probe_dir, user, user)
-        proc = subprocess.run([sys.executable, "-c", "import nbgrader, os; open('ok','w').close()"],
-                              cwd=probe_dir, user=user, group=user, extra_groups=[],
-                              capture_output=True, timeout=120)
-        return proc.returncode == 0 and (probe_dir / "ok").exists()
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return False
+_UID_PROBE: dict[str, bool] = {}
+
+
+def sandbox_uids_available() -> bool:
+    """Can sandboxes run as their own unprivileged uid here?
+
+    Needs root, and an interpreter (and venv) that other users may execute:
+    a Python under ``/root`` (pyenv) is not.  Probed once per process.
+    """
+    if "ok" in _UID_PROBE:
+        return _UID_PROBE["ok"]
+    ok = False
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        probe = Path(tempfile.mkdtemp(prefix="aecourse-probe-"))
+        try:
+            os.chmod(probe, 0o711)
+            (probe / "p").mkdir()
+            os.chown(probe / "p", UID_BASE, UID_BASE)
+            proc = subprocess.run([sys.executable, "-c", "import nbgrader; open('ok', 'w').close()"],
+                                  cwd=probe / "p", user=UID_BASE, group=UID_BASE, extra_groups=[],
+                                  capture_output=True, timeout=120)
+            ok = proc.returncode == 0 and (probe / "p" / "ok").exists()
+        except (OSError, subprocess.SubprocessError, ValueError):
+            ok = False
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
+    _UID_PROBE["ok"] = ok
+    return ok
 
 
 def _chown_tree(path: Path, user: int) -> None:
@@ -839,7 +858,8 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
     cell_timeout  per-cell limit, overriding ``Execute.timeout`` of the nbgrader config
     progress      show a progress bar and print the summary
     keep          keep the sandboxes (under the system temp dir) for debugging
-    isolate_uid   run each sandbox as its own uid (default: when running as root)
+    isolate_uid   run each sandbox as its own uid (default: when possible, i.e. as root with
+                  an interpreter other users can execute); False: never
     """
     from tqdm.auto import tqdm
 
@@ -861,13 +881,17 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
         lower = {k.lower(): k for k in known}
         needed = sorted({lower[s.assignment.lower()] for s in subs if s.assignment.lower() in lower})
         chapters, broken = _build_masters(root, needed, tmp)
-        if isolate_uid is None:
-            isolate_uid = hasattr(os, "geteuid") and os.geteuid() == 0
+        if isolate_uid is not False:
+            available = sandbox_uids_available()
+            if isolate_uid and not available and progress:
+                print("note: cannot run sandboxes as separate uids here (needs root and an interpreter "
+                      "other users can execute)", file=sys.stderr)
+            isolate_uid = available
         if isolate_uid:
             os.chmod(tmp, 0o711)  # sandboxes can reach their own folder, not list the others
-            probe = tmp / "probe"
-            probe.mkdir()
-            isolate_uid = _sandbox_user_ok(UID_BASE, probe)
+        elif hasattr(os, "geteuid") and os.geteuid() == 0 and progress:
+            print("warning: grading as root without uid sandboxes: submissions run as root",
+                  file=sys.stderr)
         if not isolate_uid and jobs > 1 and progress:
             print("note: sandboxes share your uid, so submissions graded at the same time could reach "
                   "each other's files; for untrusted classes use --jobs 1, or grade as root in a "
