@@ -1,0 +1,14 @@
+"""aecourse: a Jupyter-first course on dense, sparse and disentangled autoencoders.
+
+The library is the course's appendix, one module per idea:
+
+* :mod:`aecourse.data`    datasets that need no network (glyph digits, sklearn digits, MNIST files)
+* :mod:`aecourse.models`  autoencoders
+* :mod:`aecourse.train`   the fit loop, devices, seeding, checkpoints
+* :mod:`aecourse.viz`     figures
+* :mod:`aecourse.checks`  the public checks behind every exercise
+* :mod:`aecourse.env`     the environment report
+* :mod:`aecourse.release`, :mod:`aecourse.grading`, :mod:`aecourse.cli`  course tooling (nbgrader)
+"""
+
+__version__ = "0.1.0"
