@@ -71,6 +71,11 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # ----------------------------------------------------------------- autograde
+# How nbgrader 0.9.6 scores an autograded test cell (utils.determine_grade):
+# 0 if it raises OR writes anything to stderr (a warning, a tqdm bar, logging);
+# if its last line is an expression with a numeric value, that value is the
+# score (partial credit); otherwise full points.  So test cells print nothing
+# to stderr and public check calls return None.
 # Per-cell limit.  The *whole* submission has its own wall-clock limit
 # (`aecourse grade --timeout`), enforced outside nbgrader by killing the
 # process group; a cell that hits this one is interrupted and grading goes on.

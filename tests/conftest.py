@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixture notebooks are data, not tests (an `--nbval` run over tests/ must not execute them).
+collect_ignore = ["fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 MINICOURSE = Path(__file__).resolve().parent / "fixtures" / "minicourse"
 

@@ -1,4 +1,4 @@
-"""Grading end to end: scores, statuses, isolation, feedback, and the real chapters.
+"""Grading end to end on the fixture course: scores, statuses, limits, isolation, feedback.
 
 The mini-course batch (tests/fixtures/minicourse, chapter 99-mini: test_square
 2 points, test_q1 1, test_blank 1, a 0-point task) is graded once, in parallel,
@@ -6,7 +6,8 @@ with one student per situation; the tests below read its results.
 """
 from __future__ import annotations
 
-import os
+import html
+import re
 import shutil
 import subprocess
 import sys
@@ -16,24 +17,10 @@ from pathlib import Path
 import pytest
 
 from aecourse.grading import STATUSES, grade, sandbox_uids_available
-from aecourse.release import build_release, chapter_ids
-from conftest import REPO
-from gradehelp import (
-    exercises,
-    load,
-    partial,
-    points_for,
-    read_csv,
-    submit,
-    exercise_tests,
-    total_points,
-    tree_digest,
-    with_cell,
-    without_cells,
-)
+from gradehelp import load, partial, read_csv, submit, tree_digest, with_cell, without_cells
 
 MINI = "99-mini"
-TIMEOUT = 45  # whole submission; every honest one takes well under 15 s
+TIMEOUT = 30  # whole submission; every honest one takes well under 15 s
 
 HOSTILE = r'''
 import glob, os, sqlite3
@@ -67,7 +54,7 @@ answer_q1 = "b"
 '''
 
 
-def blank_sub_cases(source: dict, release: dict) -> dict[str, tuple[object, str, float]]:
+def mini_cases(source: dict, release: dict) -> dict[str, tuple[object, str, float]]:
     """student -> (notebook or raw text, expected status, expected score)."""
     full = source
     loop = with_cell(partial(source, release, {"ex_square", "ex_blank"}), "ex_q1", "while True:\n    pass")
@@ -98,7 +85,7 @@ def mini_batch(tmp_path_factory, minicourse):
     subs, out = tmp / "submissions", tmp / "out"
     source = load(minicourse / "solutions" / MINI / f"{MINI}.ipynb")
     release = load(minicourse / "course" / MINI / f"{MINI}.ipynb")
-    cases = blank_sub_cases(source, release)
+    cases = mini_cases(source, release)
     for student, (nb, _, _) in cases.items():
         submit(subs, student, MINI, nb)
     submit(subs, "quinn", MINI, source, name=f"{MINI} (1)")          # renamed by the browser
@@ -197,7 +184,6 @@ def test_hostile_submission_changes_nothing_else(tmp_path, minicourse):
     subs, out = tmp_path / "subs", tmp_path / "out"
     submit(subs, "alice", MINI, source)
     submit(subs, "mallory", MINI, with_cell(release, "ex_q1", HOSTILE))
-    submit(subs, "zoe", MINI, source)
     before = {"course": tree_digest(minicourse), "subs": tree_digest(subs)}
     jobs = 2 if sandbox_uids_available() else 1
     rows = {r.student: r for r in grade(subs, out, jobs=jobs, timeout=120, root=minicourse, progress=False)}
@@ -209,7 +195,7 @@ def test_hostile_submission_changes_nothing_else(tmp_path, minicourse):
         assert (rows["mallory"].status, rows["mallory"].score) == ("crashed", 0), rows["mallory"].detail
     assert rows["mallory"].max_score == 4 and rows["mallory"].review
     # everybody else is unaffected
-    assert (rows["alice"].score, rows["zoe"].score) == (4, 4)
+    assert rows["alice"].score == 4
     # the course sources, the release and the submissions are untouched, no nbgrader junk anywhere
     assert tree_digest(minicourse) == before["course"]
     assert tree_digest(subs) == before["subs"]
@@ -218,19 +204,24 @@ def test_hostile_submission_changes_nothing_else(tmp_path, minicourse):
         assert not list(path.rglob("gradebook.db"))
 
 
+def html_text(path: Path) -> str:
+    """What a reader sees: tags (syntax highlighting splits code into spans) removed."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
+
+
 @pytest.mark.slow
 def test_feedback_hides_hidden_tests_and_mark_scheme(mini_batch):
     out = mini_batch["out"]
     graded = [r for r in mini_batch["list"] if r.status == "graded"]
     assert graded
     for row in graded:
-        html = (out / row.feedback).read_text()
+        text = html_text(out / row.feedback)
         assert f"feedback/{row.student}/{MINI}/{MINI}.html" == row.feedback
         for secret in ("HIDDEN TESTS", "hidden-test-marker", "square(-3)", "answer_q1 == ",
                        "MARK SCHEME", "mark-scheme-marker"):
-            assert secret not in html, (row.student, secret)
-        assert "public_check(square(2) == 4" in html  # the public part stays
-    judy = (out / mini_batch["rows"][("judy", MINI)].feedback).read_text()
+            assert secret not in text, (row.student, secret)
+        assert "public_check(square(2) == 4" in text  # the public part stays
+    judy = html_text(out / mini_batch["rows"][("judy", MINI)].feedback)
     assert "AssertionError" in judy and "Score: 2.0 / 4.0" in judy
     assert not (out / "feedback" / "gina").exists()  # timed out: no feedback
 
@@ -244,28 +235,22 @@ def test_no_stray_processes(mini_batch):
 
 # -------------------------------------------------------- smaller batches
 @pytest.mark.slow
-def test_cell_timeout_interrupts_and_grading_goes_on(tmp_path, minicourse):
-    source = load(minicourse / "solutions" / MINI / f"{MINI}.ipynb")
-    submit(tmp_path / "subs", "gina", MINI, with_cell(source, "ex_q1", "while True:\n    pass"))
-    rows = grade(tmp_path / "subs", tmp_path / "out", timeout=90, cell_timeout=3, root=minicourse,
-                 progress=False)
-    assert (rows[0].status, rows[0].score) == ("graded", 3), rows[0].detail
-    assert "per-cell time limit" in rows[0].detail
-
-
-@pytest.mark.slow
-def test_memory_limit(tmp_path, minicourse):
-    """One big allocation fails inside its cell (graded); many processes together get killed (crashed)."""
+def test_cell_and_memory_limits(tmp_path, minicourse):
+    """A looping cell is interrupted and grading goes on; one big allocation fails inside its cell;
+    many processes that together pass the limit get the sandbox killed."""
     source = load(minicourse / "solutions" / MINI / f"{MINI}.ipynb")
     big = 'data = bytearray(2 * 2**30)\nanswer_q1 = "b"'
     spread = ("import subprocess, sys\n"
               "code = 'x = bytearray(400 * 2**20); import time; time.sleep(60)'\n"
               "procs = [subprocess.Popen([sys.executable, '-c', code]) for _ in range(4)]\n"
               "import time; time.sleep(60)")
+    submit(tmp_path / "subs", "loop", MINI, with_cell(source, "ex_q1", "while True:\n    pass"))
     submit(tmp_path / "subs", "big", MINI, with_cell(source, "ex_q1", big))
     submit(tmp_path / "subs", "spread", MINI, with_cell(source, "ex_blank", spread))
     rows = {r.student: r for r in grade(tmp_path / "subs", tmp_path / "out", jobs=2, timeout=120,
-                                        memory_limit=1, root=minicourse, progress=False)}
+                                        cell_timeout=3, memory_limit=1, root=minicourse, progress=False)}
+    assert (rows["loop"].status, rows["loop"].score) == ("graded", 3), rows["loop"].detail
+    assert "per-cell time limit" in rows["loop"].detail
     assert (rows["big"].status, rows["big"].score) == ("graded", 3), rows["big"].detail
     assert "MemoryError" in rows["big"].detail
     assert rows["spread"].status == "crashed" and "memory" in rows["spread"].detail
@@ -293,9 +278,10 @@ def test_cli_grades_an_lms_zip(tmp_path, minicourse):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not sandbox_uids_available(), reason="uid sandboxes need root and a shared interpreter")
 def test_root_sandbox_blocks_absolute_paths(tmp_path, minicourse):
     """As root each sandbox runs as its own uid: the course, OUT and other sandboxes are out of reach."""
+    if not sandbox_uids_available():
+        pytest.skip("uid sandboxes need root and an interpreter other users can execute")
     root = tmp_path / "course-copy"
     shutil.copytree(minicourse, root)
     source = load(root / "solutions" / MINI / f"{MINI}.ipynb")
@@ -320,45 +306,3 @@ def test_root_sandbox_blocks_absolute_paths(tmp_path, minicourse):
     assert tree_digest(root) == before
     assert rows["alice"].score == 4
     assert rows["mallory"].score == 4, rows["mallory"].detail  # its own assert passed: nothing writable
-
-
-# ------------------------------------------------------------ real chapters
-REAL = chapter_ids(REPO)
-
-
-@pytest.mark.parametrize("chapter", REAL or [pytest.param(None, marks=pytest.mark.skip(reason="no chapters yet"))])
-def test_real_chapter_follows_naming_convention(chapter):
-    """Every ex_<name> has test_<name>* cells with points, every test belongs to an exercise."""
-    nb = load(REPO / "solutions" / chapter / f"{chapter}.ipynb")
-    table = exercise_tests(nb)
-    assert None not in table, f"test cells matching no ex_*: {table.get(None)}"
-    for ex, tests in table.items():
-        assert tests, f"{ex} has no test_{ex[3:]}* cell"
-        assert all(points > 0 for _, points in tests), tests
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("chapter", REAL or [pytest.param(None, marks=pytest.mark.skip(reason="no chapters yet"))])
-def test_real_chapter_grades(chapter, tmp_path):
-    """Solution: full marks; the release: 0; every other exercise solved: exactly their tests' points."""
-    source = load(REPO / "solutions" / chapter / f"{chapter}.ipynb")
-    committed = REPO / "course" / chapter / f"{chapter}.ipynb"
-    if committed.exists():
-        release_nb = load(committed)
-    else:  # not released yet: grade what `aecourse release` would write
-        release_nb = load(build_release(REPO, tmp_path / "fresh", [chapter]) / "course" / chapter / f"{chapter}.ipynb")
-    ex = exercises(source)
-    if not ex:
-        pytest.skip(f"{chapter} has no exercises")
-    chosen = set(ex[::2])
-    subs = tmp_path / "subs"
-    submit(subs, "solution", chapter, source)
-    submit(subs, "blank", chapter, release_nb)
-    submit(subs, "partial", chapter, partial(source, release_nb, chosen))
-    rows = {r.student: r for r in grade(subs, tmp_path / "out", jobs=2, timeout=900, root=REPO,
-                                        progress=False)}
-    total = total_points(source)
-    assert rows["solution"].status == "graded", rows["solution"].detail
-    assert rows["solution"].score == rows["solution"].max_score == total, rows["solution"].detail
-    assert (rows["blank"].status, rows["blank"].score) == ("graded", 0), rows["blank"].detail
-    assert rows["partial"].score == points_for(source, chosen), (sorted(chosen), rows["partial"].detail)

@@ -143,6 +143,22 @@ def test_cli_help_reads_well():
         assert sub.returncode == 0 and "example" in sub.stdout, command
 
 
+def test_cli_info_reports_versions_and_device():
+    out = subprocess.run([sys.executable, "-m", "aecourse.cli", "info"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for word in ("python", "torch", "numpy", "ipywidgets", "jupyterlab", "nbgrader", "device"):
+        assert word in out.stdout
+
+
+def test_cli_info_fallback_without_env_module(capsys):
+    from aecourse.cli import _fallback_report
+
+    assert _fallback_report() == []
+    text = capsys.readouterr().out
+    assert "torch" in text and "device" in text and "environment ready" in text
+
+
 # ------------------------------------------------------------ real chapters
 @pytest.mark.slow
 def test_repository_release_in_sync():

@@ -105,6 +105,8 @@ def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
     cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={course}"]
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        cmd.append("--allow-root")  # containers often run as root; Jupyter refuses without it
     cmd += extra
     first = course / "00-setup" / "00-setup.ipynb"
     if first.is_file() and not any(not a.startswith("-") for a in extra):
@@ -221,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,19 +14,29 @@ How one batch runs:
    (``release.build_release``).  It holds each test cell, its points and its
    checksum; the committed ``course/`` is not trusted for grading.
 2. Each submission is graded in its own temporary course directory (config,
-   non-notebook source files, release, a *copy* of the master gradebook, the
-   submission under ``submitted/student/<id>/``) by one child process that
-   runs ``nbgrader autograde`` then ``nbgrader generate_feedback``.  That
-   child (and the kernel it starts) runs in its own session / process group,
-   with ``cwd``, ``HOME`` and ``TMPDIR`` inside the sandbox, under a wall-clock
-   limit (the whole group and every process carrying the sandbox's token is
-   SIGKILLed) and a memory limit (see below).  When the pipeline runs as root
-   (a grading container), the child also runs as its own unprivileged uid, so
-   it can neither write the repository nor read or write other sandboxes.
+   non-notebook source files and release -- written from memory, so nothing
+   one submission does on disk reaches the next --, a *copy* of the master
+   gradebook, the submission under ``submitted/student/<id>/``; the solution
+   notebook is never in it) by one child process that runs ``nbgrader
+   autograde`` then ``nbgrader generate_feedback``.  nbgrader only ever sees
+   the student id ``student``.  That child (and the kernel it starts) runs in
+   its own session / process group, with ``cwd``, ``HOME`` and ``TMPDIR``
+   inside the sandbox, under a wall-clock limit (the whole group, and every
+   process carrying the sandbox's token in its environment, is SIGKILLed --
+   also a process that escaped with ``setsid``) and a memory limit (below).
 3. Scores are read back from that sandbox's gradebook copy and checked
    against the master: only ``auto_score`` counts (a submission cannot award
    itself a "manual" grade), every item is clipped to the master's points, and
    ``max_score`` always comes from the master.
+
+Isolation levels.  As root with an interpreter other users can execute (a
+grading container), every sandbox also runs as its own unprivileged uid: it
+can neither write the repository nor see other sandboxes, even by absolute
+path, and sandboxes can safely run in parallel.  Otherwise sandboxes run as
+the grader's uid: relative paths only reach the sandbox itself (cwd, HOME and
+TMPDIR are in it), but an absolute path reaches whatever that user may write,
+and with ``jobs > 1`` two running sandboxes could find each other -- grade
+untrusted classes with ``jobs=1`` or in such a container.
 
 Memory limit: ``RLIMIT_AS`` would break torch (it reserves a lot of virtual
 address space it never touches), so each process gets ``RLIMIT_DATA`` (heap
@@ -44,7 +54,8 @@ Statuses (``grades.csv``):
     timeout             the submission ran past ``timeout`` seconds (whole notebook);
                         killed, score 0.
     crashed             the kernel died (``os._exit``, segfault, killed), the memory
-                        limit was hit, or nbgrader failed; score 0.  nbgrader 0.9.6
+                        limit was hit, nbgrader failed (e.g. the submission wrecked its
+                        gradebook copy) or grading was cancelled; score 0.  nbgrader 0.9.6
                         aborts the whole notebook when its kernel dies and saves no
                         grade at all, so there is no partial score to report.
     not_a_notebook      the file is not JSON / not an nbformat-4 notebook.
@@ -397,8 +408,9 @@ class _Run:
     stragglers: int
 
 
-def _run_sandboxed(cmd: list[str], cwd: Path, env: dict, timeout: float,
-                   memory_limit: int, log: Path, user: int | None) -> _Run:
+def _run_sandboxed(cmd: list[str], cwd: Path, env: dict, timeout: float, memory_limit: int,
+                   log: Path, user: int | None, cancel: threading.Event | None = None) -> _Run:
+    """Run ``cmd`` in its own session; kill its whole tree on timeout, memory excess or ``cancel``."""
     token = uuid.uuid4().hex
     env = dict(env, **{TOKEN_VAR: token})
     start = time.monotonic()
@@ -416,7 +428,7 @@ def _run_sandboxed(cmd: list[str], cwd: Path, env: dict, timeout: float,
             break
         except subprocess.TimeoutExpired:
             pass
-        if time.monotonic() - start > timeout:
+        if time.monotonic() - start > timeout or (cancel is not None and cancel.is_set()):
             timed_out = True
         elif memory_limit > 0 and os.path.isdir("/proc"):
             rss = _rss_bytes(_tagged_pids(token, pgid))
@@ -486,6 +498,7 @@ class _Batch:
     uids: bool
     keep: bool
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cancel: threading.Event = field(default_factory=threading.Event)
     counter: int = 0
 
     def next_uid(self) -> int | None:
@@ -545,16 +558,20 @@ def _notebook_problem(path: Path) -> str | None:
     return None
 
 
-def _copy_submission(folder: Path, chosen: dict[str, Path], dest: Path) -> None:
-    """The student's folder, minus junk, links and notebooks other than the graded ones."""
+def _copy_submission(folder: Path, chosen: dict[str, Path], dest: Path) -> list[str]:
+    """Copy the student's folder, minus junk, links, huge files and notebooks other than the
+    graded ones (which get their expected names).  Returns the files left out for size."""
     dest.mkdir(parents=True)
-    picked = set(chosen.values())
+    too_big = []
     for dirpath, dirnames, filenames in os.walk(folder):
         here = Path(dirpath)
         dirnames[:] = [d for d in dirnames if not _skip(d) and not (here / d).is_symlink()]
         for name in filenames:
             src = here / name
             if _skip(name) or src.is_symlink() or name == "timestamp.txt":
+                continue
+            if src.stat().st_size > MAX_NOTEBOOK_BYTES:
+                too_big.append(name)
                 continue
             if name.endswith(".ipynb") and here == folder:
                 continue  # graded notebooks are copied under their expected names below
@@ -563,19 +580,21 @@ def _copy_submission(folder: Path, chosen: dict[str, Path], dest: Path) -> None:
             shutil.copyfile(src, dest / rel)
     for name, src in chosen.items():
         shutil.copyfile(src, dest / f"{name}.ipynb")
+    return too_big
 
 
-def _prepare_sandbox(chapter: Chapter, work: Path, folder: Path, chosen: dict[str, Path]) -> Path:
+def _prepare_sandbox(chapter: Chapter, work: Path, folder: Path, chosen: dict[str, Path]) -> tuple[Path, list[str]]:
     course = work / "course-root"
     for rel, data in chapter.files.items():
         target = course / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     (course / SOURCE_DIR / chapter.id).mkdir(parents=True, exist_ok=True)
-    _copy_submission(folder, chosen, course / "submitted" / INTERNAL_STUDENT / chapter.id)
+    too_big = _copy_submission(folder, chosen, course / "submitted" / INTERNAL_STUDENT / chapter.id)
     for sub in ("home", "tmp"):
         (work / sub).mkdir()
-    return course
+    notes = [f"left out files over {MAX_NOTEBOOK_BYTES // 2**20} MB: {', '.join(too_big)}"] if too_big else []
+    return course, notes
 
 
 def _sandbox_env(batch: _Batch, work: Path) -> dict:
@@ -690,6 +709,8 @@ def _tail_reason(text: str) -> str:
 
 
 def _grade_one(batch: _Batch, sub: Submission) -> Row:
+    if batch.cancel.is_set():
+        return Row(sub.student, sub.assignment, 0.0, None, "crashed", "grading was cancelled")
     t0 = time.monotonic()
     row = _grade_one_inner(batch, sub)
     if not row.seconds:
@@ -731,7 +752,8 @@ def _grade_one_inner(batch: _Batch, sub: Submission) -> Row:
 
     work = Path(tempfile.mkdtemp(prefix="sub-", dir=batch.tmp))
     try:
-        course = _prepare_sandbox(chapter, work, sub.folder, chosen)
+        course, copy_notes = _prepare_sandbox(chapter, work, sub.folder, chosen)
+        notes += copy_notes
         user = batch.next_uid()
         if user is not None:
             _chown_tree(work, user)
@@ -740,7 +762,7 @@ def _grade_one_inner(batch: _Batch, sub: Submission) -> Row:
         cmd = [sys.executable, "-c", _DRIVER, aid, INTERNAL_STUDENT, str(result),
                str(batch.memory_limit), str(batch.cell_timeout)]
         run = _run_sandboxed(cmd, course, _sandbox_env(batch, work), batch.timeout,
-                             batch.memory_limit, work / "nbgrader.log", user)
+                             batch.memory_limit, work / "nbgrader.log", user, batch.cancel)
         base.seconds = run.seconds
         if run.timed_out:
             base.status = "timeout"
@@ -909,15 +931,20 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
                        memory_limit=mem, env=env, uids=bool(isolate_uid), keep=keep)
         rows: list[Row] = []
         bar = tqdm(total=len(subs), desc="grading", unit="sub", disable=not progress)
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
         try:
-            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                futures = {pool.submit(_grade_one_safe, batch, s): s for s in subs}
-                for fut in as_completed(futures):
-                    row = fut.result()
-                    rows.append(row)
-                    bar.set_postfix_str(f"{row.student}/{row.assignment}: {row.status}", refresh=False)
-                    bar.update()
+            futures = [pool.submit(_grade_one_safe, batch, s) for s in subs]
+            for fut in as_completed(futures):
+                row = fut.result()
+                rows.append(row)
+                bar.set_postfix_str(f"{row.student}/{row.assignment}: {row.status}", refresh=False)
+                bar.update()
+        except BaseException:  # Ctrl-C: stop every sandbox now, not after its timeout
+            batch.cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         finally:
+            pool.shutdown(wait=True)
             bar.close()
         rows.sort(key=lambda r: (r.student, r.assignment))
         _write_csvs(rows, out)

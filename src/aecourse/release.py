@@ -168,6 +168,10 @@ def nbgrader_env(home: Path) -> dict[str, str]:
 
 
 def _nbgrader(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    import importlib.util
+
+    if importlib.util.find_spec("nbgrader") is None:
+        raise ReleaseError(f"nbgrader is not installed for {sys.executable}: pip install -e '.[grade]'")
     cmd = [sys.executable, "-m", "nbgrader", *args]
     (cwd / ".home").mkdir(exist_ok=True)
     return subprocess.run(cmd, cwd=cwd, env=nbgrader_env(cwd / ".home"),

@@ -1,0 +1,70 @@
+"""How long does grading one submission take, end to end?
+
+    python benchmarks/bench_grading.py              # chapter 01-dense, its solution notebook
+    python benchmarks/bench_grading.py 99-mini      # the tiny fixture course of the tests
+
+Grades the chapter's solution notebook as the only submission of a batch with
+``aecourse.grading.grade`` (jobs=1): building the master gradebook
+(``nbgrader generate_assignment``), the sandbox, ``nbgrader autograde`` with a
+fresh kernel, ``nbgrader generate_feedback``, the CSVs.  Reports the whole
+batch and the sandbox alone (what each further submission costs).
+``run() -> dict`` returns the numbers (used by ``run_all.py``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "minicourse"
+DEFAULT_CHAPTER = "01-dense"
+
+
+def _course_root(chapter: str, tmp: Path) -> Path:
+    """The repository, or a copy of the fixture course for its chapter (99-mini)."""
+    if (ROOT / "solutions" / chapter).is_dir():
+        return ROOT
+    if (FIXTURE / "solutions" / chapter).is_dir():
+        root = tmp / "minicourse"
+        shutil.copytree(FIXTURE / "solutions", root / "solutions")
+        shutil.copytree(ROOT / "autograder", root / "autograder")
+        (root / "course").mkdir()
+        return root
+    raise SystemExit(f"no chapter {chapter!r} in solutions/ or in the test fixture")
+
+
+def run(chapter: str = DEFAULT_CHAPTER) -> dict:
+    """Grade the solution of ``chapter`` once; seconds for the batch and for the sandbox, and the score."""
+    from aecourse.grading import grade
+
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        root = _course_root(chapter, tmp)
+        sub = tmp / "subs" / "student" / chapter
+        sub.mkdir(parents=True)
+        shutil.copyfile(root / "solutions" / chapter / f"{chapter}.ipynb", sub / f"{chapter}.ipynb")
+        start = time.perf_counter()
+        rows = grade(tmp / "subs", tmp / "out", jobs=1, root=root, progress=False)
+        total = time.perf_counter() - start
+    row = rows[0]
+    return {
+        f"grade_{chapter}_end_to_end_s": total,
+        f"grade_{chapter}_sandbox_s": row.seconds,
+        f"grade_{chapter}_score": f"{row.score:g}/{row.max_score:g} ({row.status})",
+    }
+
+
+def main(argv: list[str]) -> int:
+    chapter = argv[0] if argv else DEFAULT_CHAPTER
+    result = run(chapter)
+    for key, value in result.items():
+        print(f"| {key} | {value:.2f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    return 0 if "(graded)" in result[f"grade_{chapter}_score"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
