@@ -11,6 +11,7 @@ TORCH_VERSION ?= 2.13.0
 # Where CPU-only torch wheels live when no local wheel satisfies the pin.
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 
 .PHONY: lab test env release bench clean
 
@@ -36,7 +37,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 lab: env
-	$(BIN)/jupyter lab --notebook-dir=course course/00-setup/00-setup.ipynb
+	$(BIN)/aecourse lab $(LAB_ARGS)
 
 test: env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
