@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 from importlib import metadata
@@ -162,42 +161,10 @@ def cmd_grade(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _fallback_report(file=None) -> list[str]:
-    """Version table when ``aecourse.env`` is unavailable."""
-    file = file or sys.stdout
-    problems = []
-    rows = [("python", platform.python_version())]
-    if sys.version_info < (3, 11):
-        problems.append("Python >= 3.11 is needed")
-    for name in ("torch", "numpy", "matplotlib", "scikit-learn", "ipywidgets", "jupyterlab", "tqdm", "nbgrader"):
-        try:
-            rows.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            rows.append((name, "MISSING"))
-            if name != "nbgrader":
-                problems.append(f"{name} is not installed: run `make lab` (or pip install -e .) again")
-    try:
-        from .train import default_device
-
-        rows.append(("device", str(default_device())))
-    except Exception as err:  # train.py missing, torch missing or broken
-        rows.append(("device", f"unknown ({type(err).__name__}: {err})"))
-    for name, value in rows:
-        print(f"{name:<13} {value}", file=file)
-    print("environment ready" if not problems else "\n".join(f"problem: {p}" for p in problems), file=file)
-    return problems
-
-
 def cmd_info(args: argparse.Namespace, extra: list[str]) -> int:
-    try:
-        from .env import report
-    except ImportError:
-        report = _fallback_report
-    try:
-        problems = list(report())
-    except ImportError as err:  # e.g. torch missing: env.report needs it for the device line
-        print(f"(full check unavailable: {err})")
-        problems = list(_fallback_report())
+    from .env import report
+
+    problems = report()
     if args.grading:
         try:
             metadata.version("nbgrader")

@@ -49,8 +49,6 @@ def versions() -> dict[str, str | None]:
 
 def report(file=None) -> list[str]:
     """Print a table of versions and the compute device; return the list of problems (empty = ready)."""
-    from .train import default_device
-
     file = file or sys.stdout
     problems = []
     found = versions()
@@ -69,12 +67,18 @@ def report(file=None) -> list[str]:
         else:
             status = "ok"
         rows.append((name, v or "-", status))
-    import torch
+    try:  # a broken torch install should be reported, not crash the report
+        import torch
 
-    dev = default_device()
-    detail = {"cuda": lambda: torch.cuda.get_device_name(0), "mps": lambda: "Apple GPU"}.get(dev.type, lambda: "CPU")()
-    rows.append(("device", f"{dev} ({detail})", "ok"))
-    rows.append(("cpu threads", str(torch.get_num_threads()), "ok"))
+        from .train import default_device
+
+        dev = default_device()
+        detail = {"cuda": lambda: torch.cuda.get_device_name(0), "mps": lambda: "Apple GPU"}.get(dev.type, lambda: "CPU")()
+        rows.append(("device", f"{dev} ({detail})", "ok"))
+        rows.append(("cpu threads", str(torch.get_num_threads()), "ok"))
+    except Exception as exc:
+        problems.append(f"torch does not work ({type(exc).__name__}: {exc}): reinstall it with `make lab`")
+        rows.append(("device", "unknown", "BROKEN"))
     rows.append(("grading mode", "yes" if os.environ.get("NBGRADER_EXECUTION") else "no", "ok"))
     width = max(len(r[0]) for r in rows)
     for name, v, status in rows:
