@@ -151,14 +151,6 @@ def test_cli_info_reports_versions_and_device():
         assert word in out.stdout
 
 
-def test_cli_info_fallback_without_env_module(capsys):
-    from aecourse.cli import _fallback_report
-
-    assert _fallback_report() == []
-    text = capsys.readouterr().out
-    assert "torch" in text and "device" in text and "environment ready" in text
-
-
 # ------------------------------------------------------------ real chapters
 @pytest.mark.slow
 def test_repository_release_in_sync():
