@@ -13,6 +13,15 @@ that generated (or label) each image.
 - :func:`load_mnist` -- MNIST from IDX files you already have, or downloaded
   on request (``download=True``).
 
+Two vector datasets (not images) serve the sparse chapters and come in their
+own small containers:
+
+- :func:`sparse_patterns` -- the three 4-dimensional input patterns A, B, C
+  of the sparse-autoencoder worked example, as :class:`NamedVectors`.
+- :func:`make_sparse_features` -- synthetic data built from a *known*
+  dictionary of sparse features (:class:`SparseFeatures`), so feature
+  recovery can be measured against the truth.
+
 :func:`load` picks one by name; :func:`available_datasets` lists the names.
 
 Pixel coordinates follow the image convention used throughout the course:
@@ -43,6 +52,11 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 
 __all__ = [
     "LabelledImages",
+    "NamedVectors",
+    "SparseFeatures",
+    "SPARSE_PRESETS",
+    "sparse_patterns",
+    "make_sparse_features",
     "FactorInfo",
     "GLYPH_FACTORS",
     "make_glyph_digits",
@@ -767,14 +781,260 @@ def load_mnist(
 
 
 # ---------------------------------------------------------------------------
+# Vector datasets for the sparse chapters
+# ---------------------------------------------------------------------------
+#
+# These are 1-D vectors, not images, so they do not pretend to be
+# LabelledImages: each has its own tiny container whose inputs live in ``.x``
+# (train with ``fit(model, data.x)``).
+
+
+@dataclass(repr=False)
+class NamedVectors:
+    """A handful of input vectors, each with a name.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, d)
+        float32 inputs.
+    names : tuple of str, length n
+        One name per row, e.g. ``("A", "B", "C")``.
+    name : str
+        A short label for printing.
+    """
+
+    x: torch.Tensor
+    names: tuple[str, ...]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.x = torch.as_tensor(self.x, dtype=torch.float32)
+        self.names = tuple(str(n) for n in self.names)
+        if self.x.ndim != 2:
+            raise ValueError(f"x must have shape (n, d), got {tuple(self.x.shape)}")
+        if len(self.names) != len(self.x):
+            raise ValueError(f"names has {len(self.names)} entries for {len(self.x)} vectors; give one name per row")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __repr__(self) -> str:
+        label = f"{self.name!r}, " if self.name else ""
+        return f"NamedVectors({label}n={len(self)}, d={self.x.shape[1]}, names={self.names})"
+
+
+def sparse_patterns() -> NamedVectors:
+    """The three input patterns of the sparse-autoencoder worked example.
+
+    ====  ==  ==  ==  ==
+    name  x1  x2  x3  x4
+    ====  ==  ==  ==  ==
+    A      1   0   0   1
+    B      0   1   1   0
+    C      1   1   0   0
+    ====  ==  ==  ==  ==
+
+    Returns
+    -------
+    NamedVectors
+        ``x`` : Tensor, shape (3, 4), float32 of 0s and 1s; ``names`` ``("A", "B", "C")``.
+    """
+    x = torch.tensor([[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.float32)
+    return NamedVectors(x, ("A", "B", "C"), name="sparse_patterns")
+
+
+@dataclass(repr=False)
+class SparseFeatures:
+    """Synthetic data made of sparse combinations of known feature directions.
+
+    ``x[i] = sum_f activations[i, f] * dictionary[f]``, i.e. ``x = activations @ dictionary``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, d)
+        float32 inputs.
+    dictionary : Tensor, shape (n_features, d)
+        The true features, **one unit-norm direction per row** (the layout of
+        :attr:`aecourse.models.SparseAutoencoder.dictionary` and of
+        :mod:`aecourse.metrics`).
+    activations : Tensor, shape (n, n_features)
+        The true coefficients: zero where a feature is off, its magnitude where on.
+    p_active : float
+        Probability that any one feature fires in any one input.
+    magnitude : (float, float)
+        Range of the uniform magnitudes of active features.
+    seed : int or None
+    name : str
+    """
+
+    x: torch.Tensor
+    dictionary: torch.Tensor
+    activations: torch.Tensor
+    p_active: float
+    magnitude: tuple[float, float]
+    seed: int | None = None
+    name: str = "sparse_features"
+
+    def __post_init__(self) -> None:
+        n, d = self.x.shape
+        if self.dictionary.shape[1] != d or self.activations.shape != (n, len(self.dictionary)):
+            raise ValueError(
+                f"shapes do not fit: x {tuple(self.x.shape)}, dictionary {tuple(self.dictionary.shape)}, "
+                f"activations {tuple(self.activations.shape)}; expected (n, d), (n_features, d), (n, n_features)"
+            )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def d(self) -> int:
+        """Dimension of the inputs."""
+        return self.x.shape[1]
+
+    @property
+    def n_features(self) -> int:
+        """Number of true features."""
+        return len(self.dictionary)
+
+    def mean_active(self) -> float:
+        """Average number of active features per input (about ``p_active * n_features``)."""
+        return float((self.activations > 0).sum(1).float().mean())
+
+    def __getitem__(self, idx) -> SparseFeatures:
+        """A subset of the inputs (same dictionary); ``idx`` as for a tensor (slice, index array)."""
+        if isinstance(idx, numbers.Integral):
+            idx = slice(int(idx), int(idx) + 1 if idx != -1 else None)
+        return SparseFeatures(self.x[idx], self.dictionary, self.activations[idx], self.p_active,
+                              self.magnitude, self.seed, self.name)
+
+    def split(self, fraction: float = 0.8) -> tuple[SparseFeatures, SparseFeatures]:
+        """First ``fraction`` of the inputs and the rest (inputs are already i.i.d., so no shuffle)."""
+        if not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+            raise ValueError(f"fraction must be a number strictly between 0 and 1, got {fraction!r}")
+        cut = int(round(fraction * len(self)))
+        if not 0 < cut < len(self):
+            raise ValueError(f"fraction={fraction} of {len(self)} inputs leaves an empty part")
+        return self[:cut], self[cut:]
+
+    def __repr__(self) -> str:
+        return (f"SparseFeatures(n={len(self)}, d={self.d}, n_features={self.n_features}, "
+                f"p_active={self.p_active:.4g} (~{self.p_active * self.n_features:.3g} active), "
+                f"magnitude={self.magnitude}, seed={self.seed})")
+
+
+# Presets of make_sparse_features: (d, n_features); p_active defaults to
+# 4 / n_features, so about 4 features are active in each input.
+SPARSE_PRESETS: dict[str, dict[str, int]] = {
+    "default": {"d": 32, "n_features": 64},
+    "hard": {"d": 64, "n_features": 256},
+}
+
+
+def make_sparse_features(
+    n: int = 20_000,
+    d: int | None = None,
+    n_features: int | None = None,
+    p_active: float | None = None,
+    magnitude: float | tuple[float, float] = (0.5, 1.5),
+    seed: int | None = 0,
+    preset: str | None = None,
+) -> SparseFeatures:
+    """Inputs that are sparse sums of known unit-norm features (a benchmark with ground truth).
+
+    ``n_features`` directions are drawn uniformly on the unit sphere of R^d
+    (the *dictionary*); in each input, every feature fires independently with
+    probability ``p_active``, with a magnitude drawn uniformly from
+    ``magnitude``; the input is the sum of the active features' magnitude x
+    direction. With more features than dimensions the features are in
+    *superposition* and cannot all be orthogonal: this is the setting of
+    Sharkey, Braun & Millidge (2022), "Taking features out of superposition
+    with sparse autoencoders", where an SAE should recover the dictionary.
+
+    Parameters
+    ----------
+    n : int
+        Number of inputs.
+    d : int, optional
+        Input dimension (default 32, or the preset's).
+    n_features : int, optional
+        Number of true features (default 64, or the preset's).
+    p_active : float in (0, 1], optional
+        Firing probability of each feature; default ``4 / n_features``
+        (about 4 active features per input).
+    magnitude : float or (low, high)
+        Uniform range of active magnitudes (> 0); a number fixes them.
+    seed : int or None
+        Same seed, same data. The dictionary depends only on (seed, d,
+        n_features), and inputs are a prefix-stable stream: the first 100
+        inputs of ``n=1000`` equal ``n=100``.
+    preset : {"default", "hard"}, optional
+        ``"default"``: d=32, 64 features; ``"hard"``: d=64, 256 features
+        (4x overcomplete). Explicit ``d`` / ``n_features`` override it.
+
+    Returns
+    -------
+    SparseFeatures
+        ``x`` (n, d) float32, ``dictionary`` (n_features, d) unit rows,
+        ``activations`` (n, n_features) true coefficients.
+
+    Examples
+    --------
+    >>> data = make_sparse_features(10_000, seed=0)
+    >>> data.x.shape, data.dictionary.shape
+    (torch.Size([10000, 32]), torch.Size([64, 32]))
+    """
+    if preset is None:
+        preset = "default"
+    if preset not in SPARSE_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(SPARSE_PRESETS)}")
+    n = _check_int("n", n, low=1)
+    d = _check_int("d", SPARSE_PRESETS[preset]["d"] if d is None else d, low=1)
+    n_features = _check_int("n_features", SPARSE_PRESETS[preset]["n_features"] if n_features is None else n_features,
+                            low=1)
+    if p_active is None:
+        p_active = min(1.0, 4 / n_features)
+    p_active = _check_number("p_active", p_active)
+    if not 0 < p_active <= 1:
+        raise ValueError(f"p_active is a probability and must be in (0, 1], got {p_active}; "
+                         f"e.g. {4 / n_features:.4g} for about 4 active features per input")
+    low, high = _check_range("magnitude", magnitude, positive=True)
+    if seed is not None:
+        seed = _check_int("seed", seed, low=0)
+
+    # Two independent streams from one seed: the dictionary does not change
+    # when n changes, and input i does not change when n grows.
+    root = np.random.SeedSequence(seed)
+    dict_rng, data_rng = (np.random.default_rng(s) for s in root.spawn(2))
+    directions = dict_rng.standard_normal((n_features, d))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)  # Gaussian / norm: uniform on the sphere
+
+    u = data_rng.random((n, 2 * n_features))  # per input: n_features coin flips, then n_features magnitudes
+    on = u[:, :n_features] < p_active
+    coefficients = np.where(on, low + u[:, n_features:] * (high - low), 0.0)
+    x = coefficients @ directions
+
+    return SparseFeatures(
+        x=torch.from_numpy(x.astype(np.float32)),
+        dictionary=torch.from_numpy(directions.astype(np.float32)),
+        activations=torch.from_numpy(coefficients.astype(np.float32)),
+        p_active=p_active,
+        magnitude=(low, high),
+        seed=seed,
+        name=f"sparse_features-{preset}" if (d, n_features) == tuple(SPARSE_PRESETS[preset].values()) else "sparse_features",
+    )
+
+
+# ---------------------------------------------------------------------------
 # Loading by name
 # ---------------------------------------------------------------------------
 
-# name -> function returning a LabelledImages. Adding a dataset is one line here.
-_DATASETS: dict[str, Callable[..., LabelledImages]] = {
+# name -> function returning a dataset. Adding a dataset is one line here.
+_DATASETS: dict[str, Callable[..., LabelledImages | NamedVectors | SparseFeatures]] = {
     "glyphs": make_glyph_digits,
     "sklearn_digits": load_sklearn_digits,
     "mnist": load_mnist,
+    "sparse_patterns": sparse_patterns,
+    "sparse_features": make_sparse_features,
 }
 
 
@@ -783,8 +1043,12 @@ def available_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
-def load(name: str, **kwargs) -> LabelledImages:
+def load(name: str, **kwargs) -> LabelledImages | NamedVectors | SparseFeatures:
     """Load a dataset by name; keyword arguments go to its function.
+
+    Image datasets return :class:`LabelledImages`; ``"sparse_patterns"`` and
+    ``"sparse_features"`` return vectors (:class:`NamedVectors`,
+    :class:`SparseFeatures`).
 
     >>> data = load("glyphs", n=500, seed=1)
     """

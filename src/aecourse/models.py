@@ -10,12 +10,18 @@ another:
 
 Shapes: ``x`` is ``(batch, channels, height, width)`` with values in [0, 1];
 ``z`` is ``(batch, latent_dim)``.
+
+The second half of the module holds the **sparse autoencoders** of chapters
+02-sparse and 03-features (:class:`SparseAutoencoder`, its losses and its
+dead-latent tools). They take vectors ``(batch, d)`` as well as images, and
+read like the interpretability papers they come from.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from math import prod
+from typing import Callable
 
 import torch
 from torch import nn
@@ -26,7 +32,18 @@ __all__ = [
     "ConvAutoencoder",
     "build_model",
     "count_parameters",
+    "config_dict",
     "MODEL_CLASSES",
+    # sparse autoencoders (chapters 02-sparse, 03-features)
+    "SparseAutoencoderConfig",
+    "SparseAutoencoder",
+    "topk_activation",
+    "kl_sparsity_penalty",
+    "topk_aux_loss",
+    "l1_loss",
+    "kl_sparsity_loss",
+    "topk_loss",
+    "resample_dead_units_",
 ]
 
 _ACTIVATIONS = {
@@ -93,6 +110,7 @@ class AEConfig:
 class _Autoencoder(nn.Module):
     """Shared plumbing: input checking, the round trip, the config."""
 
+    config_class = AEConfig  # what build_model rebuilds a checkpoint's config into
     config: AEConfig
     encoder: nn.Module
     decoder: nn.Module
@@ -197,19 +215,26 @@ class ConvAutoencoder(_Autoencoder):
         self.decoder = nn.Sequential(*dec)
 
 
-MODEL_CLASSES: dict[str, type[_Autoencoder]] = {
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
     "DenseAutoencoder": DenseAutoencoder,
     "ConvAutoencoder": ConvAutoencoder,
+    # "SparseAutoencoder" is added below, where it is defined.
 }
 
 
-def build_model(name: str, config: AEConfig | dict) -> _Autoencoder:
-    """Rebuild a model from its class name and config (what checkpoints store)."""
+def build_model(name: str, config) -> nn.Module:
+    """Rebuild a model from its class name and config (what checkpoints store).
+
+    ``config`` is the model's config dataclass or a plain dict of it; each
+    class says which dataclass it takes in its ``config_class`` attribute
+    (:class:`AEConfig` unless stated otherwise).
+    """
     if name not in MODEL_CLASSES:
         raise ValueError(f"unknown model {name!r}; known models: {sorted(MODEL_CLASSES)}")
+    cls = MODEL_CLASSES[name]
     if isinstance(config, dict):
-        config = AEConfig(**config)
-    return MODEL_CLASSES[name](config)
+        config = getattr(cls, "config_class", AEConfig)(**config)
+    return cls(config)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -217,7 +242,616 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def config_dict(model: _Autoencoder) -> dict:
+def config_dict(model: nn.Module) -> dict:
     """The model's config as plain Python types (safe for ``torch.load(weights_only=True)``)."""
     d = asdict(model.config)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+# =========================================================================== sparse autoencoders
+#
+# The sparse autoencoder (SAE) of interpretability research is one linear
+# encoder, a sparsifying activation and one linear decoder:
+#
+#     z     = act(W_enc (x - b_dec) + b_enc)        codes, (batch, latent_dim)
+#     x_hat = W_dec z + b_dec                       reconstruction, (batch, d)
+#
+# Column j of W_dec is latent j's *feature*: the direction in input space that
+# unit j writes when it fires. Sparsity comes either from a penalty in the
+# loss (L1, KL) or from the activation itself (TopK). References:
+#   Ng, "Sparse autoencoder", CS294A lecture notes (2011)            -- KL(rho)
+#   Makhzani & Frey, "k-Sparse Autoencoders" (2013)                  -- TopK
+#   Sharkey, Braun & Millidge, "Taking features out of superposition
+#     with sparse autoencoders" (2022)                               -- L1, synthetic features
+#   Bricken et al., "Towards Monosemanticity" (Anthropic, 2023)      -- pre-bias, resampling
+#   Gao et al., "Scaling and evaluating sparse autoencoders" (2024)  -- TopK, AuxK loss, init
+
+SPARSE_ACTIVATIONS = ("relu", "topk", "sigmoid")
+
+
+@dataclass
+class SparseAutoencoderConfig:
+    """Everything needed to rebuild a :class:`SparseAutoencoder`.
+
+    Parameters
+    ----------
+    in_shape : int or tuple of int
+        Shape of one input: ``(d,)`` (or just ``d``) for vectors, such as the
+        synthetic sparse features; ``(1, 28, 28)`` for images, which are
+        flattened on the way in and unflattened on the way out.
+    latent_dim : int
+        Number of latent units (dictionary size). Larger than ``d`` is normal:
+        a sparse code can be *overcomplete*.
+    activation : {"relu", "topk", "sigmoid"}
+        ``"relu"`` for an L1 penalty, ``"topk"`` to keep exactly the ``k``
+        largest pre-activations (ReLU-ed), ``"sigmoid"`` for the KL(rho)
+        sparse autoencoder of Ng's notes (KL needs codes in (0, 1)).
+    k : int or None
+        Active units per input for ``activation="topk"``; must be None otherwise.
+    output : {"identity", "sigmoid"}
+        Activation on the reconstruction. ``"identity"`` is the linear decoder
+        of the SAE literature (and what the dead-latent tools assume);
+        ``"sigmoid"`` keeps image pixels in [0, 1].
+    """
+
+    in_shape: tuple[int, ...] = (32,)
+    latent_dim: int = 128
+    activation: str = "relu"
+    k: int | None = None
+    output: str = "identity"
+
+    def __post_init__(self):
+        if isinstance(self.in_shape, int):
+            self.in_shape = (self.in_shape,)
+        try:
+            self.in_shape = tuple(int(s) for s in self.in_shape)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"in_shape must be an int d (vectors) or a tuple such as (1, 28, 28) (images), got {self.in_shape!r}"
+            ) from None
+        if not self.in_shape or min(self.in_shape) < 1:
+            raise ValueError(f"in_shape must hold positive sizes, e.g. (32,) or (1, 28, 28), got {self.in_shape}")
+        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be an integer >= 1, got {self.latent_dim!r}")
+        if self.activation not in SPARSE_ACTIVATIONS:
+            raise ValueError(f"unknown sparse activation {self.activation!r}; expected one of {list(SPARSE_ACTIVATIONS)}")
+        if self.output not in ("identity", "sigmoid"):
+            raise ValueError(f"output must be 'identity' or 'sigmoid', got {self.output!r}")
+        if self.activation == "topk":
+            if self.k is None or isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= self.latent_dim:
+                raise ValueError(
+                    f"activation='topk' needs k, the number of active units per input, an integer from 1 to "
+                    f"latent_dim={self.latent_dim}; got k={self.k!r}"
+                )
+        elif self.k is not None:
+            raise ValueError(f"k={self.k} is only used with activation='topk' (got activation={self.activation!r}); "
+                             "drop k or set activation='topk'")
+
+    @property
+    def in_dim(self) -> int:
+        """Length of one flattened input."""
+        return prod(self.in_shape)
+
+
+def topk_activation(pre: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the ``k`` largest pre-activations of each row, ReLU them, zero the rest.
+
+    The k-sparse activation of Makhzani & Frey (2013), as used by Gao et al.
+    (2024): sparsity is *exact* (at most ``k`` nonzeros per input; fewer only
+    when fewer than ``k`` pre-activations are positive), so no penalty
+    needs tuning and no penalty shrinks the codes.
+
+    Parameters
+    ----------
+    pre : Tensor, shape (batch, latent_dim)
+    k : int, 1 <= k <= latent_dim
+
+    Returns
+    -------
+    z : Tensor, shape (batch, latent_dim)
+        Gradients flow to the ``k`` kept entries only.
+    """
+    if not 1 <= k <= pre.shape[-1]:
+        raise ValueError(f"k must be between 1 and the number of units ({pre.shape[-1]}), got {k}")
+    values, indices = pre.topk(k, dim=-1)
+    return torch.zeros_like(pre).scatter(-1, indices, values.relu())
+
+
+class SparseAutoencoder(nn.Module):
+    """One-layer sparse autoencoder with a tied pre-bias (the SAE of interpretability research).
+
+    ``z = act(W_enc (x - b_dec) + b_enc)``, ``x_hat = out(W_dec z + b_dec)``.
+
+    Attributes
+    ----------
+    encoder : nn.Linear(d, latent_dim)
+        ``encoder.weight`` is W_enc, shape (latent_dim, d); ``encoder.bias`` is b_enc.
+    decoder : nn.Linear(latent_dim, d, bias=False)
+        ``decoder.weight`` is W_dec, shape (d, latent_dim): **column j is
+        latent j's feature direction**.
+    b_dec : nn.Parameter, shape (d,)
+        The decoder bias, also subtracted before encoding (the "pre-bias" of
+        Bricken et al. 2023): the code then describes how an input departs
+        from a typical input, not where it sits.
+    steps_since_fired : buffer, shape (latent_dim,), int64
+        Training steps since each unit was last active, updated by the losses
+        below (:meth:`record_activity_`); :meth:`dead_latents` reads it.
+    dictionary : Tensor, shape (latent_dim, d)
+        The decoder's features as *rows* (a detached copy), the layout that
+        :mod:`aecourse.metrics` and the synthetic data's ``dictionary`` use.
+
+    Same API as the course's other models (``encode``, ``decode``, ``forward``,
+    ``config``, ``latent_dim``), so :func:`aecourse.train.fit` and the
+    checkpoint functions work unchanged. Inputs are ``(batch, *in_shape)``:
+    ``(batch, d)`` vectors, or images such as ``(batch, 1, 28, 28)``.
+
+    Initialisation (Gao et al. 2024): decoder columns are random unit
+    vectors, the encoder is the decoder's transpose (so each unit starts out
+    detecting the very direction it writes), both biases are zero. Call
+    :meth:`init_b_dec_` with (a sample of) the data to start ``b_dec`` at
+    its centre.
+
+    Examples
+    --------
+    >>> sae = SparseAutoencoder(in_shape=32, latent_dim=128, activation="topk", k=4)
+    >>> z = sae.encode(torch.randn(10, 32))      # (10, 128), 4 nonzeros per row at most
+    >>> sae(torch.randn(10, 32)).shape
+    torch.Size([10, 32])
+    """
+
+    config_class = SparseAutoencoderConfig
+    config: SparseAutoencoderConfig
+
+    def __init__(self, config: SparseAutoencoderConfig | None = None, **kwargs):
+        super().__init__()
+        if config is not None and kwargs:
+            raise TypeError(f"give either a config or keyword arguments, not both (got config and {sorted(kwargs)})")
+        self.config = config = config or SparseAutoencoderConfig(**kwargs)
+        d, m = config.in_dim, config.latent_dim
+        self.b_dec = nn.Parameter(torch.zeros(d))
+        self.encoder = nn.Linear(d, m)
+        self.decoder = nn.Linear(m, d, bias=False)
+        self.register_buffer("steps_since_fired", torch.zeros(m, dtype=torch.long))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Unit-norm random decoder columns, encoder = decoder transposed, zero biases."""
+        self.decoder.weight.normal_()
+        self.normalize_decoder_()
+        self.encoder.weight.copy_(self.decoder.weight.T)
+        self.encoder.bias.zero_()
+        self.b_dec.zero_()
+        self.steps_since_fired.zero_()
+
+    # -- shapes --------------------------------------------------------------
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def _flat_input(self, x: torch.Tensor) -> torch.Tensor:
+        want = self.config.in_shape
+        if x.dim() != len(want) + 1 or tuple(x.shape[1:]) != want:
+            hint = (" Add the channel axis with x.unsqueeze(1) if it is missing." if len(want) == 3 else
+                    " Flatten images first (x.flatten(1)) or build the model with in_shape=images.shape[1:].")
+            raise ValueError(
+                f"SparseAutoencoder expects inputs of shape (batch, {', '.join(map(str, want))}), "
+                f"got {tuple(x.shape)}.{hint}"
+            )
+        return x.reshape(len(x), -1)
+
+    # -- the model -----------------------------------------------------------
+
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """``W_enc (x - b_dec) + b_enc`` before the sparsifying activation, shape (batch, latent_dim)."""
+        return self.encoder(self._flat_input(x) - self.b_dec)
+
+    def activate(self, pre: torch.Tensor) -> torch.Tensor:
+        """The configured activation applied to pre-activations (batch, latent_dim)."""
+        if self.config.activation == "topk":
+            return topk_activation(pre, self.config.k)
+        if self.config.activation == "sigmoid":
+            return torch.sigmoid(pre)
+        return torch.relu(pre)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs ``(batch, *in_shape)`` to sparse codes ``(batch, latent_dim)``."""
+        return self.activate(self.pre_activations(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes ``(batch, latent_dim)`` to reconstructions ``(batch, *in_shape)``."""
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"decode expects codes of shape (batch, {self.latent_dim}), got {tuple(z.shape)}")
+        x_hat = self.decoder(z) + self.b_dec
+        if self.config.output == "sigmoid":
+            x_hat = torch.sigmoid(x_hat)
+        return x_hat.reshape(len(z), *self.config.in_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    @property
+    def dictionary(self) -> torch.Tensor:
+        """Decoder features as rows, shape (latent_dim, d): ``dictionary[j]`` is column j of W_dec."""
+        return self.decoder.weight.detach().T.clone()
+
+    # -- keeping the decoder honest -----------------------------------------
+
+    @torch.no_grad()
+    def normalize_decoder_(self, eps: float = 1e-8) -> None:
+        """Rescale every decoder column (feature) to unit length, in place.
+
+        Why: an L1 penalty charges ``|z_j|``, but the reconstruction only sees
+        the product ``z_j * W_dec[:, j]``. Without a constraint the model can
+        halve every code and double every decoder column: same reconstruction,
+        half the penalty, and again, and again -- the penalty is cheated rather
+        than obeyed, and codes shrink towards zero while features grow. Fixing
+        each column's norm at 1 closes that loophole, so the penalty really
+        buys sparsity. TopK has no penalty to cheat and needs it less, but unit
+        columns keep the units' scales comparable (a code value then *is* the
+        length of that feature's contribution), which is what activation
+        tables and feature comparisons assume.
+
+        Call it after every optimiser step: ``fit(..., after_step=lambda m:
+        m.normalize_decoder_())``. (Anthropic's later recipe instead
+        multiplies the L1 term by the column norms; the effect is the same.)
+        """
+        w = self.decoder.weight  # (d, latent_dim): columns are features
+        w /= w.norm(dim=0, keepdim=True).clamp_min(eps)
+
+    @torch.no_grad()
+    def init_b_dec_(self, x: torch.Tensor, method: str = "median", iters: int = 50) -> torch.Tensor:
+        """Start ``b_dec`` at the centre of the data: its geometric median or mean.
+
+        Bricken et al. (2023) initialise the pre-bias at the geometric median
+        (the point with the least total *distance* to the data, robust to
+        outliers), found here with Weiszfeld's iterations. Returns the new ``b_dec``.
+
+        Parameters
+        ----------
+        x : Tensor, shape (n, *in_shape)
+            A sample of training inputs (a few thousand is plenty).
+        method : {"median", "mean"}
+        iters : int
+            Weiszfeld iterations for the median.
+        """
+        if self.config.output != "identity":
+            raise ValueError(
+                "init_b_dec_ places b_dec at a point in input space, but with output='sigmoid' the decoder "
+                "bias sits before the sigmoid. Leave b_dec at zero, or use output='identity'."
+            )
+        flat = self._flat_input(torch.as_tensor(x, dtype=self.b_dec.dtype).to(self.b_dec.device))
+        if method == "mean":
+            centre = flat.mean(0)
+        elif method == "median":
+            centre = flat.mean(0)
+            for _ in range(iters):  # Weiszfeld: a mean weighted by 1 / distance
+                w = 1.0 / (flat - centre).norm(dim=1).clamp_min(1e-8)
+                centre = (w[:, None] * flat).sum(0) / w.sum()
+        else:
+            raise ValueError(f"method must be 'median' or 'mean', got {method!r}")
+        self.b_dec.copy_(centre)
+        return self.b_dec.detach().clone()
+
+    # -- dead latents --------------------------------------------------------
+
+    @torch.no_grad()
+    def record_activity_(self, z: torch.Tensor, threshold: float = 0.0) -> None:
+        """Count one training step for every unit; reset the count of units active in ``z``.
+
+        ``z`` is a batch of codes (batch, latent_dim); a unit is active when its
+        code exceeds ``threshold`` for at least one input. The losses below call
+        this on every training batch (not in eval mode).
+        """
+        self.steps_since_fired += 1
+        self.steps_since_fired[(z > threshold).any(dim=0)] = 0
+
+    def dead_latents(self, steps: int) -> torch.Tensor:
+        """Boolean mask (latent_dim,) of units that have not fired for ``steps`` training steps."""
+        return self.steps_since_fired >= steps
+
+    def extra_repr(self) -> str:
+        c = self.config
+        k = f", k={c.k}" if c.k is not None else ""
+        return f"in_shape={c.in_shape}, latent_dim={c.latent_dim}, activation={c.activation!r}{k}, output={c.output!r}"
+
+
+MODEL_CLASSES["SparseAutoencoder"] = SparseAutoencoder
+
+
+# --------------------------------------------------------------------------- sparse losses
+#
+# Each factory returns a plain function ``loss_fn(model, batch) -> (loss, logs)``
+# that aecourse.train.fit accepts. The reconstruction term is the squared
+# error summed over input dimensions and averaged over the batch, ``E ||x -
+# x_hat||^2``, so penalty coefficients do not depend on the batch size.
+
+LossFn = Callable[[nn.Module, torch.Tensor], "tuple[torch.Tensor, dict[str, float]]"]
+
+
+def _squared_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """``E ||x - x_hat||^2``: sum over input dimensions, mean over the batch."""
+    return (x_hat - x).pow(2).flatten(1).sum(1).mean()
+
+
+def _sparsity_logs(recon: torch.Tensor, z: torch.Tensor, **terms: torch.Tensor) -> dict[str, float]:
+    logs = {"recon": recon.item(), "l0": (z > 0).float().sum(1).mean().item()}
+    logs.update({name: float(t.detach()) for name, t in terms.items()})
+    return logs
+
+
+def _check_number(name: str, value, low: float = 0.0, inclusive: bool = True) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    if not ok or (value < low if inclusive else value <= low):
+        raise ValueError(f"{name} must be a number {'>=' if inclusive else '>'} {low}, got {value!r}")
+    return float(value)
+
+
+def _expect_activation(model: nn.Module, allowed: tuple[str, ...], loss: str, fix: str) -> None:
+    act = getattr(getattr(model, "config", None), "activation", None)
+    if act not in allowed:
+        raise ValueError(f"{loss} needs a SparseAutoencoder with activation in {list(allowed)}, "
+                         f"but the model has activation={act!r}. {fix}")
+
+
+def l1_loss(l1_coeff: float = 0.03) -> LossFn:
+    """Reconstruction plus an L1 penalty on the codes (Sharkey et al. 2022).
+
+    ``loss = E ||x - x_hat||^2 + l1_coeff * E sum_j |z_j|``
+
+    Use with ``activation="relu"`` and renormalise the decoder after every
+    step (see :meth:`SparseAutoencoder.normalize_decoder_` for why). Too
+    small a coefficient leaves the code dense; too large kills units and
+    shrinks the codes that survive.
+
+    Returns
+    -------
+    loss_fn(model, x) -> (loss, logs)
+        ``logs``: ``recon``, ``l1`` (mean sum of |z|), ``l0`` (mean active units).
+    """
+    l1_coeff = _check_number("l1_coeff", l1_coeff)
+
+    def loss_fn(model: nn.Module, x: torch.Tensor):
+        z = model.encode(x)
+        recon = _squared_error(x, model.decode(z))
+        l1 = z.abs().sum(1).mean()
+        if model.training and hasattr(model, "record_activity_"):
+            model.record_activity_(z)
+        return recon + l1_coeff * l1, _sparsity_logs(recon, z, l1=l1)
+
+    return loss_fn
+
+
+def kl_sparsity_penalty(z: torch.Tensor, rho: float, eps: float = 1e-6) -> torch.Tensor:
+    """``sum_j KL(rho || rho_hat_j)`` with ``rho_hat_j`` unit j's mean activation over the batch.
+
+    Ng's sparse autoencoder (CS294A notes, 2011): each unit should be active
+    (close to 1) a fraction ``rho`` of the time, and
+
+        KL(rho || rho_hat) = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat)),
+
+    is zero when ``rho_hat == rho`` and grows steeply as ``rho_hat`` nears 0 or 1.
+    ``rho_hat`` is clamped to ``[eps, 1 - eps]`` to keep the logs finite.
+
+    Parameters
+    ----------
+    z : Tensor, shape (batch, latent_dim), values in [0, 1] (sigmoid codes)
+    rho : float in (0, 1)
+
+    Returns
+    -------
+    Tensor, shape ()
+    """
+    if not 0 < rho < 1:
+        raise ValueError(f"rho is a target firing rate and must lie strictly between 0 and 1, got {rho!r}")
+    if z.numel() and (z.min() < 0 or z.max() > 1):
+        raise ValueError(
+            f"KL sparsity needs activations in (0, 1) (they are read as firing probabilities), got values from "
+            f"{z.min().item():.3g} to {z.max().item():.3g}. Use activation='sigmoid'."
+        )
+    rho_hat = z.mean(0).clamp(eps, 1 - eps)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+def kl_sparsity_loss(rho: float = 0.05, beta: float = 3.0) -> LossFn:
+    """Reconstruction plus Ng's KL sparsity penalty: ``E ||x - x_hat||^2 + beta * sum_j KL(rho || rho_hat_j)``.
+
+    Needs ``activation="sigmoid"`` (codes in (0, 1)). ``rho_hat`` is measured
+    on each batch, so use batches large enough to estimate a rate of ``rho``
+    (a few hundred inputs for rho = 0.05).
+
+    Returns
+    -------
+    loss_fn(model, x) -> (loss, logs)
+        ``logs``: ``recon``, ``kl``, ``mean_activation`` (mean of rho_hat).
+    """
+    beta = _check_number("beta", beta)
+    if not isinstance(rho, (int, float)) or not 0 < rho < 1:
+        raise ValueError(f"rho is a target firing rate and must lie strictly between 0 and 1, got {rho!r}")
+
+    def loss_fn(model: nn.Module, x: torch.Tensor):
+        _expect_activation(model, ("sigmoid",), "kl_sparsity_loss",
+                           "Build it with SparseAutoencoder(..., activation='sigmoid').")
+        z = model.encode(x)
+        recon = _squared_error(x, model.decode(z))
+        kl = kl_sparsity_penalty(z, rho)
+        logs = {"recon": recon.item(), "kl": kl.item(), "mean_activation": z.mean().item()}
+        return recon + beta * kl, logs
+
+    return loss_fn
+
+
+def topk_aux_loss(model: "SparseAutoencoder", x: torch.Tensor, x_hat: torch.Tensor, pre: torch.Tensor,
+                  dead: torch.Tensor, aux_k: int) -> torch.Tensor:
+    """The auxiliary dead-latent loss "AuxK" of Gao et al. (2024), section A.2.
+
+    Dead units get no gradient from a TopK model (they are never among the
+    top k), so they stay dead. AuxK gives them a job: reconstruct what the
+    live units *missed*, the residual ``e = x - x_hat``, using only the
+    ``aux_k`` largest pre-activations among the dead units:
+
+        e_hat = W_dec TopK_aux_k(pre masked to dead units)
+        aux   = ||e - e_hat||^2 / ||e - mean(e)||^2     (a normalised MSE)
+
+    The residual is a constant here (detached), so only dead units learn from
+    this term, and they move towards the directions the model lacks.
+
+    Parameters
+    ----------
+    model : SparseAutoencoder
+    x, x_hat : Tensor, shape (batch, *in_shape)
+        Inputs and the model's reconstruction of them.
+    pre : Tensor, shape (batch, latent_dim)
+        The model's pre-activations for ``x``.
+    dead : Tensor of bool, shape (latent_dim,)
+        Which units count as dead (e.g. ``model.dead_latents(steps)``).
+    aux_k : int
+        How many dead units may help per input.
+
+    Returns
+    -------
+    Tensor, shape ()
+        Exactly zero when no unit is dead.
+    """
+    n_dead = int(dead.sum())
+    if n_dead == 0:
+        return pre.new_zeros(())
+    residual = (x - x_hat).detach().flatten(1)
+    masked = pre.masked_fill(~dead, float("-inf"))  # live units can never be picked
+    z_aux = topk_activation(masked, min(aux_k, n_dead))
+    residual_hat = model.decoder(z_aux)  # no b_dec: the residual has no offset to restore
+    baseline = (residual - residual.mean(0)).pow(2).sum(1).mean().clamp_min(1e-12)
+    return (residual_hat - residual).pow(2).sum(1).mean() / baseline
+
+
+def topk_loss(aux_k: int | None = None, aux_coeff: float = 1 / 32, dead_steps_threshold: int = 200) -> LossFn:
+    """Reconstruction of a TopK model plus the AuxK dead-latent loss (Gao et al. 2024).
+
+    ``loss = E ||x - x_hat||^2 + aux_coeff * AuxK``, see :func:`topk_aux_loss`.
+    A unit counts as dead once it has not fired for ``dead_steps_threshold``
+    training steps (tracked on the model in ``model.steps_since_fired``;
+    Gao et al. count 10M tokens, we count batches because our datasets are
+    small). ``aux_coeff=0`` gives plain TopK.
+
+    Parameters
+    ----------
+    aux_k : int or None
+        Dead units used per input; None means ``d // 2`` as in Gao et al.
+    aux_coeff : float
+        Weight of the auxiliary loss (Gao et al. use 1/32).
+    dead_steps_threshold : int
+        Steps without firing after which a unit is dead.
+
+    Returns
+    -------
+    loss_fn(model, x) -> (loss, logs)
+        ``logs``: ``recon``, ``aux``, ``l0``, ``dead`` (fraction of dead units).
+    """
+    aux_coeff = _check_number("aux_coeff", aux_coeff)
+    if aux_k is not None and (isinstance(aux_k, bool) or not isinstance(aux_k, int) or aux_k < 1):
+        raise ValueError(f"aux_k must be a positive integer or None (d // 2), got {aux_k!r}")
+    if isinstance(dead_steps_threshold, bool) or not isinstance(dead_steps_threshold, int) or dead_steps_threshold < 1:
+        raise ValueError(f"dead_steps_threshold must be a positive integer (training steps), got {dead_steps_threshold!r}")
+
+    def loss_fn(model: nn.Module, x: torch.Tensor):
+        _expect_activation(model, ("topk",), "topk_loss",
+                           "Build it with SparseAutoencoder(..., activation='topk', k=...).")
+        pre = model.pre_activations(x)
+        z = model.activate(pre)
+        x_hat = model.decode(z)
+        recon = _squared_error(x, x_hat)
+        if model.training:
+            model.record_activity_(z)
+        dead = model.dead_latents(dead_steps_threshold)
+        aux = (topk_aux_loss(model, x, x_hat, pre, dead, aux_k or max(1, model.config.in_dim // 2))
+               if aux_coeff > 0 else pre.new_zeros(()))
+        return recon + aux_coeff * aux, _sparsity_logs(recon, z, aux=aux, dead=dead.float().mean())
+
+    return loss_fn
+
+
+# --------------------------------------------------------------------------- resampling dead units
+@torch.no_grad()
+def resample_dead_units_(model: SparseAutoencoder, x: torch.Tensor, *, dead: torch.Tensor | None = None,
+                         optimizer: torch.optim.Optimizer | None = None, encoder_scale: float = 0.2,
+                         batch_size: int = 4096, seed: int = 0) -> int:
+    """Give dead units a fresh start pointing at inputs the model reconstructs badly.
+
+    The resampling of Bricken et al. (2023, "Towards Monosemanticity"):
+
+    1. find the dead units (never active on ``x``, unless ``dead`` is given);
+    2. draw one input per dead unit with probability proportional to its
+       *squared* reconstruction loss, so badly explained inputs win;
+    3. set the unit's decoder column to that input's reconstruction error,
+       normalised to unit length (the direction the dictionary is missing;
+       the paper uses the input itself, the error is a common variant that
+       points more directly at what is absent), its encoder row to the same
+       direction scaled to ``encoder_scale`` times the mean norm of the live
+       encoder rows, and its encoder bias to 0;
+    4. zero the Adam moments of the changed weights (``optimizer``, if given),
+       so stale momentum does not drag them straight back.
+
+    Call it every few thousand steps during training (e.g. from an
+    ``after_step`` hook that counts steps, passing fit the optimizer you made).
+
+    Parameters
+    ----------
+    model : SparseAutoencoder
+    x : Tensor, shape (n, *in_shape)
+        Inputs to measure activity and loss on.
+    dead : bool Tensor (latent_dim,), optional
+        Units to resample; default: units with no activation on ``x``.
+    optimizer : torch.optim.Optimizer, optional
+        Whose per-parameter state (Adam's ``exp_avg``, ``exp_avg_sq``) is reset for the changed units.
+    encoder_scale : float
+        New encoder rows get this fraction of the live rows' mean norm.
+
+    Returns
+    -------
+    int
+        The number of units resampled.
+    """
+    if not isinstance(model, SparseAutoencoder):
+        raise TypeError(f"resample_dead_units_ works on a SparseAutoencoder, got {type(model).__name__}")
+    device = model.b_dec.device
+    x = torch.as_tensor(x, dtype=torch.float32).to(device)
+    was_training = model.training
+    model.eval()
+    fired = torch.zeros(model.latent_dim, dtype=torch.bool, device=device)
+    errors, losses = [], []
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        z = model.encode(batch)
+        fired |= (z > 0).any(0)
+        error = (batch - model.decode(z)).flatten(1)
+        errors.append(error)
+        losses.append(error.pow(2).sum(1))
+    model.train(was_training)
+    dead = ~fired if dead is None else torch.as_tensor(dead, dtype=torch.bool, device=device)
+    if dead.shape != (model.latent_dim,):
+        raise ValueError(f"dead must be a boolean mask of shape ({model.latent_dim},), got {tuple(dead.shape)}")
+    units = dead.nonzero().flatten()
+    if len(units) == 0:
+        return 0
+    errors, weights = torch.cat(errors), torch.cat(losses).pow(2)
+    if weights.sum() <= 0:  # a perfect model: nothing to point the units at
+        return 0
+    generator = torch.Generator(device=device).manual_seed(seed)
+    picks = torch.multinomial(weights, len(units), replacement=len(units) > len(weights), generator=generator)
+    directions = errors[picks] / errors[picks].norm(dim=1, keepdim=True).clamp_min(1e-8)  # (n_dead, d)
+
+    alive_rows = model.encoder.weight[~dead]
+    enc_norm = alive_rows.norm(dim=1).mean() if len(alive_rows) else torch.tensor(1.0, device=device)
+    model.decoder.weight[:, units] = directions.T
+    model.encoder.weight[units] = directions * (encoder_scale * enc_norm)
+    model.encoder.bias[units] = 0.0
+    model.steps_since_fired[units] = 0
+
+    if optimizer is not None:
+        for param, index in ((model.decoder.weight, (slice(None), units)), (model.encoder.weight, units),
+                             (model.encoder.bias, units)):
+            for moment in optimizer.state.get(param, {}).values():
+                if isinstance(moment, torch.Tensor) and moment.shape == param.shape:
+                    moment[index] = 0.0
+    return len(units)

@@ -1,0 +1,325 @@
+"""Numbers that say how sparse a code is, how well it reconstructs, and which features it found.
+
+Conventions
+-----------
+* Codes ``z`` are ``(n, latent_dim)``: one row per input, one column per unit.
+* A **dictionary** is ``(n_features, d)``: one feature direction per *row*.
+  A :class:`~aecourse.models.SparseAutoencoder` gives its decoder columns
+  in this layout as ``model.dictionary`` (and may be passed directly);
+  :func:`~aecourse.data.make_sparse_features` gives the truth as
+  ``data.dictionary``.
+* Every function accepts torch tensors or NumPy arrays and returns plain
+  Python floats or NumPy arrays.
+
+Sparsity and reconstruction: :func:`l0`, :func:`activation_frequency`,
+:func:`dead_fraction`, :func:`log_density_histogram`,
+:func:`fraction_variance_unexplained`, :func:`shrinkage`.
+
+Feature recovery (against a known dictionary): :func:`cosine_matrix`,
+:func:`mmcs`, :func:`recovered_fraction`, :func:`matched_cosines`,
+:func:`expected_random_mmcs`. All of them compare *directions*, so they do
+not change when learned features are permuted or multiplied by positive
+numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = [
+    "l0",
+    "activation_frequency",
+    "dead_fraction",
+    "log_density_histogram",
+    "fraction_variance_unexplained",
+    "shrinkage",
+    "cosine_matrix",
+    "mmcs",
+    "recovered_fraction",
+    "Matching",
+    "matched_cosines",
+    "expected_random_mmcs",
+]
+
+
+# --------------------------------------------------------------------------- input handling
+def _as_array(a, name: str, ndim: int | None = None) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().double().numpy()
+    try:
+        a = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a tensor or array of numbers, got {type(a).__name__}") from None
+    if ndim is not None and a.ndim != ndim:
+        want = {1: "(latent_dim,)", 2: "(n, latent_dim)"}.get(ndim, f"{ndim}-D")
+        raise ValueError(f"{name} must have shape {want}, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf; check the model or data that produced it")
+    return a
+
+
+def _codes(z, name: str = "z") -> np.ndarray:
+    z = _as_array(z, name)
+    if z.ndim != 2 or z.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty batch of codes, shape (n, latent_dim), got {z.shape}; "
+                         "compute it with model.encode(x)")
+    return z
+
+
+def _dictionary(d, name: str) -> np.ndarray:
+    """A dictionary (n_features, d) from an array, a tensor, or a model with ``.dictionary``."""
+    if hasattr(d, "dictionary"):  # a SparseAutoencoder or a SparseFeatures dataset
+        d = d.dictionary
+    d = _as_array(d, name)
+    if d.ndim != 2 or 0 in d.shape:
+        raise ValueError(f"{name} must be a dictionary of shape (n_features, d), one feature per row, got {d.shape}. "
+                         "A decoder weight W_dec of shape (d, latent_dim) is the transpose: use model.dictionary.")
+    return d
+
+
+# --------------------------------------------------------------------------- sparsity
+def l0(z, threshold: float = 0.0) -> float:
+    """Mean number of active units per input: ``mean_i #{j : |z_ij| > threshold}``.
+
+    The "L0 norm" of SAE papers (e.g. Gao et al. 2024). With ReLU or TopK
+    codes the default threshold 0 counts exact nonzeros; sigmoid codes are
+    never exactly 0, so pass a threshold (e.g. 0.1) for them.
+
+    Parameters
+    ----------
+    z : array or Tensor, shape (n, latent_dim)
+    threshold : float
+    """
+    return float((np.abs(_codes(z)) > threshold).sum(1).mean())
+
+
+def activation_frequency(z, threshold: float = 0.0) -> np.ndarray:
+    """Fraction of inputs on which each unit is active (``z > threshold``), shape (latent_dim,).
+
+    Called *feature density* by Bricken et al. (2023), whose log-density
+    histograms (:func:`log_density_histogram`) show dead units and units that
+    fire on almost everything at a glance.
+    """
+    return (_codes(z) > threshold).mean(0)
+
+
+def dead_fraction(z=None, *, frequency=None, threshold: float = 0.0, min_frequency: float = 0.0) -> float:
+    """Fraction of units that are dead: active on at most ``min_frequency`` of the inputs.
+
+    Give either codes ``z`` (n, latent_dim) or a precomputed ``frequency``
+    (latent_dim,) from :func:`activation_frequency`. With the defaults a unit
+    is dead when it never fires on the inputs given, so measure on enough
+    inputs (thousands) for a rare unit to show up.
+    """
+    if (z is None) == (frequency is None):
+        raise ValueError("give exactly one of z (codes, shape (n, latent_dim)) or frequency= (shape (latent_dim,))")
+    if frequency is None:
+        frequency = activation_frequency(z, threshold)
+    freq = _as_array(frequency, "frequency", ndim=1)
+    if len(freq) == 0 or freq.min() < 0 or freq.max() > 1:
+        raise ValueError("frequency must hold one fraction in [0, 1] per unit; compute it with activation_frequency(z)")
+    return float((freq <= min_frequency).mean())
+
+
+def log_density_histogram(z=None, *, frequency=None, bins: int = 30, low: float = -5.0,
+                          threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Histogram of ``log10`` activation frequency (feature density), plus the dead-unit count.
+
+    Dead units have frequency 0, whose log is -inf; they are counted apart
+    instead of being dropped silently. Plot the result with
+    :func:`aecourse.figures_sparse.plot_log_density`, or with
+    ``plt.stairs(counts, edges)``.
+
+    Parameters
+    ----------
+    z : shape (n, latent_dim), or ``frequency=`` shape (latent_dim,)
+    bins : int
+        Number of equal-width bins on ``[low, 0]``.
+    low : float
+        Left edge, log10 of the rarest density shown (denser units with
+        density below ``10**low`` land in the first bin).
+
+    Returns
+    -------
+    counts : ndarray (bins,) of int
+    edges : ndarray (bins + 1,)
+    n_dead : int
+    """
+    if (z is None) == (frequency is None):
+        raise ValueError("give exactly one of z (codes) or frequency=")
+    if frequency is None:
+        frequency = activation_frequency(z, threshold)
+    freq = _as_array(frequency, "frequency", ndim=1)
+    if bins < 1 or not low < 0:
+        raise ValueError(f"need bins >= 1 and low < 0 (log10 of a frequency), got bins={bins}, low={low}")
+    alive = freq > 0
+    logs = np.clip(np.log10(freq[alive]), low, 0.0)
+    counts, edges = np.histogram(logs, bins=bins, range=(low, 0.0))
+    return counts, edges, int((~alive).sum())
+
+
+# --------------------------------------------------------------------------- reconstruction
+def fraction_variance_unexplained(x, x_hat) -> float:
+    """``FVU = sum ||x - x_hat||^2 / sum ||x - mean(x)||^2`` over the batch.
+
+    The reconstruction error relative to the error of always predicting the
+    mean input: 0 for a perfect reconstruction, 1 for the mean predictor,
+    above 1 for something worse. It is Gao et al.'s (2024) "normalized MSE"
+    and SAELens's ``1 - explained_variance``; unlike raw MSE it can be compared
+    across datasets of different scale.
+
+    Parameters
+    ----------
+    x, x_hat : shape (n, ...), same shape
+    """
+    x, x_hat = _as_array(x, "x"), _as_array(x_hat, "x_hat")
+    if x.shape != x_hat.shape or x.ndim < 2 or len(x) < 2:
+        raise ValueError(f"x and x_hat must have the same shape (n, ...) with n >= 2, got {x.shape} and {x_hat.shape}")
+    x, x_hat = x.reshape(len(x), -1), x_hat.reshape(len(x), -1)
+    total = ((x - x.mean(0)) ** 2).sum()
+    if total == 0:
+        raise ValueError("x has no variance (all inputs are equal), so the fraction unexplained is undefined")
+    return float(((x - x_hat) ** 2).sum() / total)
+
+
+def shrinkage(x, x_hat) -> float:
+    """Relative reconstruction bias ``gamma`` (Rajamanoharan et al. 2024, "Improving dictionary
+    learning with gated sparse autoencoders", section 5).
+
+    ``gamma = argmin_g E ||x_hat / g - x||^2 = E ||x_hat||^2 / E <x_hat, x>``.
+
+    1 means reconstructions are unbiased in scale; below 1 means they are
+    systematically too short (*shrinkage*, the price an L1 penalty charges
+    every active code); above 1, too long. TopK has no penalty on the kept
+    codes, so it should sit near 1. Measure on inputs with ``b_dec``
+    subtracted (``x - model.b_dec``, ``x_hat - model.b_dec``) to look at the
+    codes' contribution alone.
+
+    Parameters
+    ----------
+    x, x_hat : shape (n, ...), same shape
+    """
+    x, x_hat = _as_array(x, "x"), _as_array(x_hat, "x_hat")
+    if x.shape != x_hat.shape or x.ndim < 2:
+        raise ValueError(f"x and x_hat must have the same shape (n, ...), got {x.shape} and {x_hat.shape}")
+    inner = float((x * x_hat).sum())
+    if inner <= 0:
+        raise ValueError("x_hat points away from x on average (<x_hat, x> <= 0), so no positive scale fits")
+    return float((x_hat**2).sum() / inner)
+
+
+# --------------------------------------------------------------------------- feature recovery
+def cosine_matrix(learned, true) -> np.ndarray:
+    """Cosine similarities between every learned and every true feature, shape (n_learned, n_true).
+
+    Zero-length learned features (e.g. a unit whose decoder column is 0) get
+    cosine 0 with everything instead of NaN.
+    """
+    a, b = _dictionary(learned, "learned"), _dictionary(true, "true")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"learned features have dimension {a.shape[1]} but true ones {b.shape[1]}; "
+                         "both dictionaries must be (n_features, d) with the same d")
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return a @ b.T
+
+
+def mmcs(learned, true) -> float:
+    """Mean max cosine similarity (Sharkey, Braun & Millidge 2022).
+
+    For each true feature, the cosine of the closest learned feature; then the
+    mean over true features:
+
+        MMCS = (1 / n_true) sum_g max_l cos(l, g)
+
+    1 means every true feature has an exact copy in the learned dictionary.
+    Signed cosines, as in the paper: a learned feature pointing the opposite
+    way does not count (an SAE's codes are non-negative, so it cannot use it).
+
+    Parameters
+    ----------
+    learned : (n_learned, d), or a model with ``.dictionary``
+    true : (n_true, d)
+    """
+    return float(cosine_matrix(learned, true).max(axis=0).mean())
+
+
+def recovered_fraction(learned, true, threshold: float = 0.9) -> float:
+    """Share of true features whose closest learned feature has cosine > ``threshold``."""
+    if not -1 <= threshold <= 1:
+        raise ValueError(f"threshold is a cosine and must lie in [-1, 1], got {threshold}")
+    return float((cosine_matrix(learned, true).max(axis=0) > threshold).mean())
+
+
+@dataclass(frozen=True)
+class Matching:
+    """A one-to-one matching of learned to true features (from :func:`matched_cosines`).
+
+    Attributes
+    ----------
+    learned_index : ndarray (n_true,) of int
+        The learned feature matched to each true feature; -1 when there are
+        fewer learned than true features and this one is left unmatched.
+    cosines : ndarray (n_true,)
+        The matched pairs' cosines (0 for unmatched true features).
+    score : float
+        Mean of ``cosines`` over all true features.
+    order : ndarray (n_learned,) of int
+        A permutation of the learned units: matched units in the order of the
+        true features they match, then the unmatched ones. ``z[:, order]``
+        puts the code columns in true-feature order, so a latent x true-feature
+        table shows the diagonal.
+    """
+
+    learned_index: np.ndarray
+    cosines: np.ndarray
+    score: float
+    order: np.ndarray
+
+
+def matched_cosines(learned, true) -> Matching:
+    """Best one-to-one matching of learned to true features (Hungarian algorithm).
+
+    MMCS lets one learned feature be the closest to several true features; a
+    one-to-one matching does not, so a dictionary that merges two features is
+    caught. Solved with :func:`scipy.optimize.linear_sum_assignment`
+    maximising the total cosine.
+
+    Returns
+    -------
+    Matching
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    cos = cosine_matrix(learned, true)  # (n_learned, n_true)
+    rows, cols = linear_sum_assignment(cos, maximize=True)
+    n_learned, n_true = cos.shape
+    learned_index = np.full(n_true, -1, dtype=np.int64)
+    learned_index[cols] = rows
+    cosines = np.zeros(n_true)
+    cosines[cols] = cos[rows, cols]
+    matched = learned_index[learned_index >= 0]
+    rest = np.setdiff1d(np.arange(n_learned), matched)
+    return Matching(learned_index, cosines, float(cosines.mean()), np.concatenate([matched, rest]))
+
+
+def expected_random_mmcs(d: int, n_learned: int) -> float:
+    """The MMCS that ``n_learned`` random unit vectors in R^d score on average (chance level).
+
+    For random directions, the cosine ``t`` with a fixed unit vector has
+    ``(t + 1) / 2 ~ Beta((d - 1) / 2, (d - 1) / 2)``; the expected maximum of
+    ``n_learned`` independent ones is ``integral_{-1}^{1} (1 - F(t)^n) dt - 1``.
+    For d = 32 and 64 learned features it is about 0.42: MMCS well above
+    that means the model learned something.
+    """
+    from scipy import integrate, stats
+
+    if d < 2 or n_learned < 1:
+        raise ValueError(f"need d >= 2 and n_learned >= 1, got d={d}, n_learned={n_learned}")
+    a = (d - 1) / 2
+    cdf = lambda t: stats.beta.cdf((t + 1) / 2, a, a)  # noqa: E731
+    value, _ = integrate.quad(lambda t: 1 - cdf(t) ** n_learned, -1, 1, limit=200)
+    return float(value - 1)
