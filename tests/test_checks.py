@@ -154,3 +154,53 @@ def test_stub_class_fails_tiny_autoencoder():
 
     with pytest.raises(CheckFailed, match="not implemented yet"):
         checks.dense.tiny_autoencoder(Stub)
+
+
+# --------------------------------------------------------------------------- 02-sparse
+def ref_l1(z):
+    return z.abs().sum(dim=1).mean()
+
+
+def ref_kl(z, rho):
+    rho_hat = z.mean(0).clamp(1e-6, 1 - 1e-6)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+def ref_topk(pre, k):
+    values, indices = pre.topk(k, dim=-1)
+    return torch.zeros_like(pre).scatter(-1, indices, values.relu())
+
+
+def ref_normalize(W):
+    return W / W.norm(dim=0, keepdim=True)
+
+
+def normalize_in_place(W):
+    W /= W.norm(dim=0, keepdim=True)
+    return W
+
+
+SPARSE_CASES = [
+    (checks.sparse.l1_penalty, ref_l1, [
+        (lambda z: z.sum(dim=1).mean(), "does not match"),
+        (lambda z: z.abs().mean(), "does not match"),
+    ]),
+    (checks.sparse.kl_sparsity, ref_kl, [
+        (lambda z, rho: (rho * torch.log(rho / z.mean(0))).sum(), "does not match"),
+        (lambda z, rho: ref_kl(z, rho) / z.shape[1], "does not match"),
+    ]),
+    (checks.sparse.topk_activation, ref_topk, [
+        (lambda pre, k: pre.relu(), "keep more than"),
+        (lambda pre, k: torch.zeros_like(pre).scatter(-1, pre.topk(k, dim=-1).indices, pre.topk(k, dim=-1).values),
+         "does not match|all zeros"),
+    ]),
+    (checks.sparse.normalize_columns, ref_normalize, [
+        (normalize_in_place, "in place"),
+        (lambda W: W / W.norm(dim=1, keepdim=True), "column norms"),
+    ]),
+]
+
+
+@pytest.mark.parametrize("check,reference,wrong", SPARSE_CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_sparse_checks(check, reference, wrong, capsys):
+    test_chapter_check_passes_reference_fails_stub_and_wrong(check, reference, wrong, capsys)
