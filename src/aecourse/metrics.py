@@ -17,7 +17,8 @@ Sparsity and reconstruction: :func:`l0`, :func:`activation_frequency`,
 
 Feature recovery (against a known dictionary): :func:`cosine_matrix`,
 :func:`mmcs`, :func:`recovered_fraction`, :func:`matched_cosines`,
-:func:`expected_random_mmcs`. All of them compare *directions*, so they do
+:func:`expected_random_mmcs`, and :func:`activation_correlation` (codes
+against the true coefficients, for a latent x true-feature table). All of them compare *directions*, so they do
 not change when learned features are permuted or multiplied by positive
 numbers.
 """
@@ -42,6 +43,7 @@ __all__ = [
     "Matching",
     "matched_cosines",
     "expected_random_mmcs",
+    "activation_correlation",
 ]
 
 
@@ -191,7 +193,7 @@ def shrinkage(x, x_hat) -> float:
 
     ``gamma = argmin_g E ||x_hat / g - x||^2 = E ||x_hat||^2 / E <x_hat, x>``.
 
-    1 means reconstructions are unbiased in scale; below 1 means they are
+    1 means reconstructions are unbiased in scale (and 0 that ``x_hat`` is all zeros); below 1 means they are
     systematically too short (*shrinkage*, the price an L1 penalty charges
     every active code); above 1, too long. TopK has no penalty on the kept
     codes, so it should sit near 1. Measure on inputs with ``b_dec``
@@ -205,10 +207,12 @@ def shrinkage(x, x_hat) -> float:
     x, x_hat = _as_array(x, "x"), _as_array(x_hat, "x_hat")
     if x.shape != x_hat.shape or x.ndim < 2:
         raise ValueError(f"x and x_hat must have the same shape (n, ...), got {x.shape} and {x_hat.shape}")
-    inner = float((x * x_hat).sum())
+    energy, inner = float((x_hat**2).sum()), float((x * x_hat).sum())
+    if energy == 0:
+        return 0.0  # every code shrunk to nothing (e.g. an L1 penalty so strong that all units died)
     if inner <= 0:
         raise ValueError("x_hat points away from x on average (<x_hat, x> <= 0), so no positive scale fits")
-    return float((x_hat**2).sum() / inner)
+    return energy / inner
 
 
 # --------------------------------------------------------------------------- feature recovery
@@ -323,3 +327,31 @@ def expected_random_mmcs(d: int, n_learned: int) -> float:
     cdf = lambda t: stats.beta.cdf((t + 1) / 2, a, a)  # noqa: E731
     value, _ = integrate.quad(lambda t: 1 - cdf(t) ** n_learned, -1, 1, limit=200)
     return float(value - 1)
+
+
+def activation_correlation(z, true_activations) -> np.ndarray:
+    """Pearson correlation of every latent's code with every true feature's coefficient.
+
+    Parameters
+    ----------
+    z : shape (n, latent_dim)
+        Learned codes for n inputs.
+    true_activations : shape (n, n_features)
+        The true coefficients of the same inputs (``SparseFeatures.activations``).
+
+    Returns
+    -------
+    ndarray, shape (latent_dim, n_features)
+        Correlations in [-1, 1]; a unit that never varies (dead) gets 0.
+        Rows reordered with ``matched_cosines(...).order`` put a recovered
+        feature's unit on the diagonal.
+    """
+    z, a = _codes(z), _codes(true_activations, "true_activations")
+    if len(z) != len(a):
+        raise ValueError(f"z has {len(z)} rows but true_activations {len(a)}; both must describe the same inputs")
+    z, a = z - z.mean(0), a - a.mean(0)
+    zn, an = np.linalg.norm(z, axis=0), np.linalg.norm(a, axis=0)
+    corr = (z.T @ a) / np.maximum(np.outer(zn, an), 1e-12)
+    corr[zn == 0, :] = 0.0
+    corr[:, an == 0] = 0.0
+    return corr

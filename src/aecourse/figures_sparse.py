@@ -1,0 +1,178 @@
+"""Static figures for the sparse chapters (02-sparse, 03-features).
+
+Like :mod:`aecourse.viz`, every function returns a matplotlib ``Figure`` and
+closes it in pyplot, so a cell that ends with the call shows it once and
+tests can inspect it. The numbers behind each figure come from
+:mod:`aecourse.metrics`; interactive views live in :mod:`aecourse.widgets`.
+
+- :func:`activation_heatmap` -- inputs x units, the activation table as a picture.
+- :func:`feature_grid` -- decoder features of image models as images.
+- :func:`plot_log_density` -- histogram of log10 activation frequency, dead units apart.
+- :func:`plot_sparsity_tradeoff` -- L0, dead fraction, FVU and MMCS along a sweep.
+- :func:`plot_feature_matrix` -- latent x true-feature table, rows in matched order.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from . import metrics
+from .viz import image_grid
+
+__all__ = ["activation_heatmap", "feature_grid", "plot_log_density", "plot_sparsity_tradeoff", "plot_feature_matrix"]
+
+
+def _finish(fig):
+    plt.close(fig)  # the returned figure is displayed by the notebook, once
+    return fig
+
+
+def _numpy(a, name: str) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().double().numpy()
+    return np.asarray(a, dtype=float)
+
+
+def activation_heatmap(z, row_names: Sequence[str] | None = None, unit_names: Sequence[str] | None = None, *,
+                       annotate: bool | None = None, cmap: str = "Blues", title: str = "latent activations"):
+    """The activation table as a heatmap: one row per input, one column per unit.
+
+    Parameters
+    ----------
+    z : shape (n, latent_dim)
+        Codes, e.g. ``model.encode(sparse_patterns().x)``.
+    row_names, unit_names : optional labels (default ``"input i"``, ``"Lat j"`` counting from 1
+        as in the worked example).
+    annotate : bool, optional
+        Write each value in its cell; default when the table is small (<= 200 cells).
+    """
+    z = _numpy(z, "z")
+    if z.ndim != 2:
+        raise ValueError(f"z must be codes of shape (n, latent_dim), got {z.shape}")
+    n, m = z.shape
+    row_names = list(row_names) if row_names is not None else [f"input {i}" for i in range(n)]
+    unit_names = list(unit_names) if unit_names is not None else [f"Lat{j + 1}" for j in range(m)]
+    if len(row_names) != n or len(unit_names) != m:
+        raise ValueError(f"need {n} row names and {m} unit names, got {len(row_names)} and {len(unit_names)}")
+    annotate = n * m <= 200 if annotate is None else annotate
+    fig, ax = plt.subplots(figsize=(min(1.0 + 0.7 * m, 14), min(0.8 + 0.45 * n, 10)))
+    top = max(float(np.abs(z).max()), 1e-12)
+    im = ax.imshow(z, cmap=cmap, vmin=min(0.0, float(z.min())), vmax=top, aspect="auto")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="activation")
+    ax.set_xticks(range(m), unit_names, fontsize=8, rotation=90 if m > 12 else 0)
+    ax.set_yticks(range(n), row_names, fontsize=8)
+    if annotate:
+        for i in range(n):
+            for j in range(m):
+                ax.text(j, i, f"{z[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if z[i, j] > 0.6 * top else "black")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _finish(fig)
+
+
+def feature_grid(features, shape: tuple[int, int] = (28, 28), n: int = 64, *, order=None, titles=None,
+                 suptitle: str | None = "decoder features"):
+    """Decoder features of an image model as images (red adds ink, blue removes it).
+
+    Parameters
+    ----------
+    features : (latent_dim, H*W) array, or a model with ``.dictionary``
+    shape : (H, W) of one image
+    n : how many features to show
+    order : optional indices of the features to show, in order (e.g. most frequent first)
+    """
+    if hasattr(features, "dictionary"):
+        features = features.dictionary
+    f = _numpy(features, "features")
+    if f.ndim != 2 or f.shape[1] != shape[0] * shape[1]:
+        raise ValueError(f"features must be (latent_dim, {shape[0] * shape[1]}) for shape {shape}, got {f.shape}")
+    idx = np.arange(len(f)) if order is None else np.asarray(order, dtype=int)
+    f = f[idx[:n]]
+    f = f / np.maximum(np.abs(f).max(axis=1, keepdims=True), 1e-12)  # each feature on its own scale
+    return image_grid(f.reshape(-1, 1, *shape), titles=titles, cmap="RdBu_r", vmin=-1.0, vmax=1.0,
+                      suptitle=suptitle)
+
+
+def plot_log_density(z=None, *, frequency=None, bins: int = 30, low: float = -5.0, label: str | None = None,
+                     ax=None):
+    """Histogram of ``log10`` activation frequency per unit, with dead units counted apart.
+
+    Bricken et al. (2023) read these plots to spot dead units (frequency 0,
+    shown as a separate bar at the left) and dense ones (near 10^0 = every input).
+    """
+    counts, edges, n_dead = metrics.log_density_histogram(z, frequency=frequency, bins=bins, low=low)
+    own = ax is None
+    fig, ax = plt.subplots(figsize=(5, 3)) if own else (ax.figure, ax)
+    width = edges[1] - edges[0]
+    ax.stairs(counts, edges, fill=True, alpha=0.7, label=label)
+    ax.bar(low - 1.5 * width, n_dead, width=width, color="#d62728", label=f"dead ({n_dead})")
+    ax.set_xlabel("log10 activation frequency (fraction of inputs a unit fires on)")
+    ax.set_ylabel("units")
+    ax.legend(fontsize=7)
+    ax.set_title("feature density", fontsize=10)
+    if own:
+        fig.tight_layout()
+        return _finish(fig)
+    return fig
+
+
+def plot_sparsity_tradeoff(results: Sequence[Mapping[str, float]], x: str = "l1_coeff",
+                           keys: Sequence[str] = ("l0", "dead_fraction", "fvu", "mmcs"), *, logx: bool = True):
+    """One panel per metric along a hyperparameter sweep (default: the L1 coefficient).
+
+    ``results`` is a list of dicts, one per run, each holding ``x`` and the
+    ``keys`` (e.g. ``{"l1_coeff": 0.3, "l0": 8.4, "dead_fraction": 0.0, ...}``).
+    Too small a coefficient: dense codes (L0 high); too large: units die and
+    the variance unexplained climbs.
+    """
+    if not results:
+        raise ValueError("results is empty; pass one dict per run of the sweep")
+    missing = [k for k in (x, *keys) if any(k not in r for r in results)]
+    if missing:
+        raise ValueError(f"every result needs the keys {[x, *keys]}; missing {sorted(set(missing))}")
+    rows = sorted(results, key=lambda r: r[x])
+    xs = np.array([r[x] for r in rows], dtype=float)
+    labels = {"l0": "L0 (active units per input)", "dead_fraction": "dead fraction",
+              "fvu": "fraction of variance unexplained", "mmcs": "MMCS", "recovered": "recovered fraction"}
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 2.8), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        ax.plot(xs, [r[key] for r in rows], marker="o")
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(x)
+        ax.set_title(labels.get(key, key), fontsize=9)
+    fig.tight_layout()
+    return _finish(fig)
+
+
+def plot_feature_matrix(matrix, order=None, *, cmap: str = "RdBu_r", xlabel: str = "true feature",
+                        ylabel: str = "latent (matched order)", title: str = "latents vs true features"):
+    """A latent x true-feature table (cosines or activation correlations) as a heatmap.
+
+    Parameters
+    ----------
+    matrix : shape (latent_dim, n_true)
+        E.g. :func:`aecourse.metrics.cosine_matrix` or
+        :func:`aecourse.metrics.activation_correlation`.
+    order : optional row order, e.g. ``matched_cosines(learned, true).order``:
+        each true feature's matched latent then sits on the diagonal.
+    """
+    mat = _numpy(matrix, "matrix")
+    if mat.ndim != 2:
+        raise ValueError(f"matrix must be (latent_dim, n_true), got {mat.shape}")
+    if order is not None:
+        order = np.asarray(order, dtype=int)
+        if sorted(order.tolist()) != list(range(len(mat))):
+            raise ValueError("order must be a permutation of the latent indices (rows of matrix)")
+        mat = mat[order]
+    fig, ax = plt.subplots(figsize=(5, 5 * min(len(mat) / max(mat.shape[1], 1), 2.0)))
+    im = ax.imshow(mat, cmap=cmap, vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _finish(fig)
