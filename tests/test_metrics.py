@@ -82,7 +82,7 @@ def test_invariant_to_permutation_and_positive_rescaling(truth):
     # the matching follows the permutation: true feature f is matched to the row that now holds it
     assert np.array_equal(perm[b.learned_index], a.learned_index)
     # flipping signs is *not* harmless: an SAE cannot use a feature pointing the wrong way
-    assert M.mmcs(-truth, truth) < 0.1
+    assert M.mmcs(-truth, truth) < 0.5  # only other, unrelated features are left to match
 
 
 def test_random_dictionary_scores_at_chance(truth):

@@ -234,7 +234,7 @@ def test_resample_dead_units_revives_them_and_resets_adam():
 
     n = resample_dead_units_(model, data.x, optimizer=opt)
     assert n == 5
-    assert torch.allclose(model.decoder.weight.norm(dim=0), torch.ones(16), atol=1e-5)
+    assert torch.allclose(model.decoder.weight[:, :5].norm(dim=0), torch.ones(5), atol=1e-5)
     assert (model.encoder.bias[:5] == 0).all()
     assert (model.encode(data.x)[:, :5] > 0).any(0).all()  # each points at an input, so fires on it
     state = opt.state[model.encoder.weight]
@@ -250,7 +250,7 @@ def test_fit_and_checkpoint_round_trip(tmp_path):
     data = make_sparse_features(400, d=8, n_features=12, seed=1)
     model = _sae(activation="topk", k=2)
     history = fit(model, data.x, loss_fn=topk_loss(dead_steps_threshold=5), epochs=3, batch_size=64, progress=False,
-                  after_step=SparseAutoencoder.normalize_decoder_)
+                  device="cpu", after_step=SparseAutoencoder.normalize_decoder_)
     assert len(history.train_loss) == 3 and {"recon", "aux", "l0", "dead"} <= set(history.logs)
     assert torch.allclose(model.decoder.weight.norm(dim=0), torch.ones(16), atol=1e-5)
 
@@ -266,12 +266,11 @@ def test_fit_and_checkpoint_round_trip(tmp_path):
 
 
 def test_short_training_recovers_features_far_better_than_chance():
-    torch.set_num_threads(2)
     data = make_sparse_features(5000, seed=0)
-    model, history = train_sae(data, "topk", epochs=5)
+    model, history = train_sae(data, "topk", epochs=20, device="cpu")  # 400 steps, well under a second
     chance = metrics.expected_random_mmcs(d=32, n_learned=128)
-    assert metrics.mmcs(model, data) > chance + 0.4  # chance is ~0.44; this reaches ~0.95
-    assert metrics.recovered_fraction(model, data) > 0.5
+    assert metrics.mmcs(model, data) > chance + 0.4  # chance is ~0.44; this reaches ~0.98
+    assert metrics.recovered_fraction(model, data) > 0.8
     assert history.logs["l0"][-1] <= 4
 
 

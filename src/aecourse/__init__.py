@@ -3,9 +3,11 @@
 The library is the course's appendix, one module per idea:
 
 * :mod:`aecourse.data`    datasets that need no network (glyph digits, sklearn digits, MNIST files)
-* :mod:`aecourse.models`  autoencoders
+* :mod:`aecourse.models`  autoencoders: dense, convolutional, sparse (L1, KL, TopK)
 * :mod:`aecourse.train`   the fit loop, devices, seeding, checkpoints
-* :mod:`aecourse.viz`     figures
+* :mod:`aecourse.metrics` sparsity, reconstruction and feature-recovery measures
+* :mod:`aecourse.viz`     figures (:mod:`aecourse.figures_sparse` for the sparse chapters)
+* :mod:`aecourse.widgets` ipywidgets: the sparse activation table
 * :mod:`aecourse.checks`  the public checks behind every exercise
 * :mod:`aecourse.env`     the environment report
 * :mod:`aecourse.release`, :mod:`aecourse.grading`, :mod:`aecourse.cli`  course tooling (nbgrader)

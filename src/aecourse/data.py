@@ -1013,6 +1013,7 @@ def make_sparse_features(
     coefficients = np.where(on, low + u[:, n_features:] * (high - low), 0.0)
     x = coefficients @ directions
 
+    is_preset = dict(d=d, n_features=n_features) == SPARSE_PRESETS[preset]
     return SparseFeatures(
         x=torch.from_numpy(x.astype(np.float32)),
         dictionary=torch.from_numpy(directions.astype(np.float32)),
@@ -1020,7 +1021,7 @@ def make_sparse_features(
         p_active=p_active,
         magnitude=(low, high),
         seed=seed,
-        name=f"sparse_features-{preset}" if (d, n_features) == tuple(SPARSE_PRESETS[preset].values()) else "sparse_features",
+        name=f"sparse_features-{preset}" if is_preset else "sparse_features",
     )
 
 

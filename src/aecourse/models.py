@@ -19,6 +19,7 @@ read like the interpretability papers they come from.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 from math import prod
 from typing import Callable
@@ -271,6 +272,10 @@ def config_dict(model: nn.Module) -> dict:
 SPARSE_ACTIVATIONS = ("relu", "topk", "sigmoid")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 @dataclass
 class SparseAutoencoderConfig:
     """Everything needed to rebuild a :class:`SparseAutoencoder`.
@@ -313,18 +318,22 @@ class SparseAutoencoderConfig:
             ) from None
         if not self.in_shape or min(self.in_shape) < 1:
             raise ValueError(f"in_shape must hold positive sizes, e.g. (32,) or (1, 28, 28), got {self.in_shape}")
-        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+        if not _is_int(self.latent_dim) or self.latent_dim < 1:
             raise ValueError(f"latent_dim must be an integer >= 1, got {self.latent_dim!r}")
+        self.latent_dim = int(self.latent_dim)
         if self.activation not in SPARSE_ACTIVATIONS:
-            raise ValueError(f"unknown sparse activation {self.activation!r}; expected one of {list(SPARSE_ACTIVATIONS)}")
+            raise ValueError(
+                f"unknown sparse activation {self.activation!r}; expected one of {list(SPARSE_ACTIVATIONS)}"
+            )
         if self.output not in ("identity", "sigmoid"):
             raise ValueError(f"output must be 'identity' or 'sigmoid', got {self.output!r}")
         if self.activation == "topk":
-            if self.k is None or isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= self.latent_dim:
+            if not (_is_int(self.k) and 1 <= self.k <= self.latent_dim):
                 raise ValueError(
                     f"activation='topk' needs k, the number of active units per input, an integer from 1 to "
                     f"latent_dim={self.latent_dim}; got k={self.k!r}"
                 )
+            self.k = int(self.k)
         elif self.k is not None:
             raise ValueError(f"k={self.k} is only used with activation='topk' (got activation={self.activation!r}); "
                              "drop k or set activation='topk'")
@@ -584,7 +593,7 @@ def _sparsity_logs(recon: torch.Tensor, z: torch.Tensor, **terms: torch.Tensor) 
 
 
 def _check_number(name: str, value, low: float = 0.0, inclusive: bool = True) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value  # value == value: not NaN
     if not ok or (value < low if inclusive else value <= low):
         raise ValueError(f"{name} must be a number {'>=' if inclusive else '>'} {low}, got {value!r}")
     return float(value)
@@ -597,7 +606,7 @@ def _expect_activation(model: nn.Module, allowed: tuple[str, ...], loss: str, fi
                          f"but the model has activation={act!r}. {fix}")
 
 
-def l1_loss(l1_coeff: float = 0.03) -> LossFn:
+def l1_loss(l1_coeff: float = 0.3) -> LossFn:
     """Reconstruction plus an L1 penalty on the codes (Sharkey et al. 2022).
 
     ``loss = E ||x - x_hat||^2 + l1_coeff * E sum_j |z_j|``
@@ -605,7 +614,9 @@ def l1_loss(l1_coeff: float = 0.03) -> LossFn:
     Use with ``activation="relu"`` and renormalise the decoder after every
     step (see :meth:`SparseAutoencoder.normalize_decoder_` for why). Too
     small a coefficient leaves the code dense; too large kills units and
-    shrinks the codes that survive.
+    shrinks the codes that survive. The default, 0.3, is the
+    ``SAE_RECIPES["l1"]`` value for the synthetic features (inputs of squared
+    norm ~4); rescale it with the squared norm of your inputs.
 
     Returns
     -------
@@ -669,7 +680,7 @@ def kl_sparsity_loss(rho: float = 0.05, beta: float = 3.0) -> LossFn:
         ``logs``: ``recon``, ``kl``, ``mean_activation`` (mean of rho_hat).
     """
     beta = _check_number("beta", beta)
-    if not isinstance(rho, (int, float)) or not 0 < rho < 1:
+    if not isinstance(rho, numbers.Real) or not 0 < rho < 1:
         raise ValueError(f"rho is a target firing rate and must lie strictly between 0 and 1, got {rho!r}")
 
     def loss_fn(model: nn.Module, x: torch.Tensor):
@@ -751,10 +762,12 @@ def topk_loss(aux_k: int | None = None, aux_coeff: float = 1 / 32, dead_steps_th
         ``logs``: ``recon``, ``aux``, ``l0``, ``dead`` (fraction of dead units).
     """
     aux_coeff = _check_number("aux_coeff", aux_coeff)
-    if aux_k is not None and (isinstance(aux_k, bool) or not isinstance(aux_k, int) or aux_k < 1):
+    if aux_k is not None and (not _is_int(aux_k) or aux_k < 1):
         raise ValueError(f"aux_k must be a positive integer or None (d // 2), got {aux_k!r}")
-    if isinstance(dead_steps_threshold, bool) or not isinstance(dead_steps_threshold, int) or dead_steps_threshold < 1:
-        raise ValueError(f"dead_steps_threshold must be a positive integer (training steps), got {dead_steps_threshold!r}")
+    if not _is_int(dead_steps_threshold) or dead_steps_threshold < 1:
+        raise ValueError(
+            f"dead_steps_threshold must be a positive integer (training steps), got {dead_steps_threshold!r}"
+        )
 
     def loss_fn(model: nn.Module, x: torch.Tensor):
         _expect_activation(model, ("topk",), "topk_loss",
@@ -878,7 +891,8 @@ SAE_RECIPES: dict[str, dict] = {
 }
 
 
-def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: bool = False, **overrides):
+def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: bool = False, threads: int | None = 1,
+              device: torch.device | str | None = None, **overrides):
     """Build and train a :class:`SparseAutoencoder` from a recipe in :data:`SAE_RECIPES`.
 
     The whole recipe, spelled out, is what this function does:
@@ -896,6 +910,14 @@ def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: boo
     recipe : "l1", "topk", or a dict with the same keys
     seed : int
         Seeds the initialisation and the batch order.
+    threads : int or None
+        torch threads while training (the previous setting is restored after).
+        One thread is as fast as two for models this small, and on a machine
+        shared with other work (a 2-core CI runner, a notebook beside a
+        grading run) several threads wait on each other and can run many
+        times slower. None leaves the setting alone.
+    device : optional
+        Where to train (default: :func:`aecourse.train.default_device`); the model stays there.
     **overrides
         Any recipe key, e.g. ``latent_dim=96, epochs=10, l1_coeff=1.0``.
 
@@ -931,6 +953,12 @@ def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: boo
         loss_fn = kl_sparsity_loss(rho=r.get("rho", 0.05), beta=r.get("beta", 3.0))
     else:
         loss_fn = l1_loss(r["l1_coeff"])
-    history = fit(model, x, loss_fn=loss_fn, epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"], seed=seed,
-                  progress=progress, after_step=SparseAutoencoder.normalize_decoder_)
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        history = fit(model, x, loss_fn=loss_fn, epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"],
+                      seed=seed, progress=progress, device=device, after_step=SparseAutoencoder.normalize_decoder_)
+    finally:
+        torch.set_num_threads(previous)
     return model, history
