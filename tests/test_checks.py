@@ -118,7 +118,7 @@ CASES = [
     ]),
     (checks.dense.reconstruction_loss, ref_loss, [
         (lambda a, b: torch.sum((a - b) ** 2), "does not match"),
-        (lambda a, b: torch.tensor(float(torch.mean((a - b) ** 2))), "autograd"),
+        (lambda a, b: torch.mean((a - b) ** 2).detach(), "autograd"),
     ]),
     (checks.dense.tiny_autoencoder, RefTiny, [(NoSigmoid, "Sigmoid")]),
     (checks.dense.train_step, ref_step, [
@@ -203,4 +203,43 @@ SPARSE_CASES = [
 
 @pytest.mark.parametrize("check,reference,wrong", SPARSE_CASES, ids=lambda v: getattr(v, "__name__", ""))
 def test_sparse_checks(check, reference, wrong, capsys):
+    test_chapter_check_passes_reference_fails_stub_and_wrong(check, reference, wrong, capsys)
+
+
+# --------------------------------------------------------------------------- 03-features
+def ref_mmcs(learned, true):
+    from aecourse.metrics import mmcs
+    return mmcs(learned, true)
+
+
+def mmcs_over_learned(learned, true):  # averages over the wrong axis
+    L = learned / np.linalg.norm(learned, axis=1, keepdims=True)
+    T = true / np.linalg.norm(true, axis=1, keepdims=True)
+    return float((L @ T.T).max(axis=1).mean())
+
+
+def mmcs_unnormalised(learned, true):
+    return float((learned @ true.T).max(axis=0).mean())
+
+
+def topk_encode_no_prebias(x, W_enc, b_enc, b_dec, k):
+    return ref_topk(x @ W_enc.T + b_enc, k)
+
+
+def auxk_all_latents(residual, pre, dead, W_dec, aux_k):  # forgets to mask live latents
+    z = ref_topk(pre, aux_k)
+    return ((z @ W_dec.T - residual).pow(2).sum(1).mean() / (residual - residual.mean(0)).pow(2).sum(1).mean())
+
+
+FEATURE_CASES = [
+    (checks.features.mmcs, ref_mmcs, [(mmcs_over_learned, "TRUE features|does not match"),
+                                      (mmcs_unnormalised, "does not match|normalised")]),
+    (checks.features.topk_encode, checks.features._topk_encode_reference,
+     [(topk_encode_no_prebias, "pre-bias|does not match")]),
+    (checks.features.auxk_loss, checks.features._auxk_reference, [(auxk_all_latents, "does not match|live latents")]),
+]
+
+
+@pytest.mark.parametrize("check,reference,wrong", FEATURE_CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_feature_checks(check, reference, wrong, capsys):
     test_chapter_check_passes_reference_fails_stub_and_wrong(check, reference, wrong, capsys)
