@@ -3,7 +3,8 @@
 #   make test   create the environment, install, run every test
 # Re-running either reuses .venv (it is rebuilt only when pyproject.toml changes).
 
-PYTHON ?= python3.11
+# The first Python >= 3.11 found (nbgrader 0.9 needs it); override with PYTHON=...
+PYTHON ?= $(firstword $(foreach v,3.11 3.12 3.13 3.14,$(shell command -v python$(v) 2>/dev/null)) python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.aecourse-installed
@@ -18,7 +19,7 @@ LAB_ARGS ?=
 env: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; aecourse needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 11))" 2>/dev/null || { echo "error: $(PYTHON) is missing or older than 3.11; aecourse needs Python >= 3.11 (install it, or set PYTHON=/path/to/python3.11)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@# torch first, so nothing below can pull a CUDA build on a CPU machine.
