@@ -2,10 +2,13 @@
 
 The library is the course's appendix, one module per idea:
 
-* :mod:`aecourse.data`    datasets that need no network (glyph digits, sklearn digits, MNIST files)
+* :mod:`aecourse.data`    datasets that need no network (glyph digits, sklearn digits, MNIST files,
+  the seed's sparse patterns, synthetic sparse features)
+* :mod:`aecourse.dsprites` a faithful procedural dSprites (factors, index arithmetic, the original's geometry)
 * :mod:`aecourse.models`  autoencoders: dense, convolutional, sparse (L1, KL, TopK)
 * :mod:`aecourse.train`   the fit loop, devices, seeding, checkpoints
 * :mod:`aecourse.metrics` sparsity, reconstruction and feature-recovery measures
+* :mod:`aecourse.disentanglement` supervised disentanglement metrics (MIG, FactorVAE, beta-VAE, DCI, SAP, modularity)
 * :mod:`aecourse.viz`     figures (:mod:`aecourse.figures_sparse` for the sparse chapters)
 * :mod:`aecourse.widgets` ipywidgets: the sparse activation table
 * :mod:`aecourse.checks`  the public checks behind every exercise
