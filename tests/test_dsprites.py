@@ -233,3 +233,12 @@ def test_sample_and_fix_factor():
         D.fix_factor(c, "shape", 3)
     with pytest.raises(ValueError, match="unknown factor"):
         D.fix_factor(c, "size")
+
+
+def test_dsprites_through_the_dataset_registry():
+    from aecourse.data import available_datasets, load
+
+    assert "dsprites" in available_datasets()
+    data = load("dsprites", n=5, seed=1)
+    assert data.images.shape == (5, 1, 64, 64)
+    assert data.factor_names == ("shape", "scale", "orientation", "posX", "posY")

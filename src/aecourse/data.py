@@ -1039,6 +1039,15 @@ _DATASETS: dict[str, Callable[..., LabelledImages | NamedVectors | SparseFeature
 }
 
 
+def _make_dsprites(**kwargs) -> LabelledImages:
+    from .dsprites import make_dsprites  # imported here: dsprites.py builds on this module
+
+    return make_dsprites(**kwargs)
+
+
+_DATASETS["dsprites"] = _make_dsprites
+
+
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load`."""
     return sorted(_DATASETS)
