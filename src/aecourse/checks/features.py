@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..models import topk_activation
 from . import call, expect, expect_close, expect_shape, passed
 
 __all__ = ["mmcs", "topk_encode", "auxk_loss"]
@@ -34,9 +35,7 @@ def mmcs(fn) -> None:
 
 
 def _topk_encode_reference(x, W_enc, b_enc, b_dec, k):
-    pre = (x - b_dec) @ W_enc.T + b_enc
-    values, indices = pre.topk(k, dim=-1)
-    return torch.zeros_like(pre).scatter(-1, indices, values.relu())
+    return topk_activation((x - b_dec) @ W_enc.T + b_enc, k)
 
 
 def topk_encode(fn) -> None:
@@ -62,9 +61,7 @@ def _auxk_reference(residual, pre, dead, W_dec, aux_k):
     n_dead = int(dead.sum())
     if n_dead == 0:
         return pre.new_zeros(())
-    masked = pre.masked_fill(~dead, float("-inf"))
-    values, indices = masked.topk(min(aux_k, n_dead), dim=-1)
-    z = torch.zeros_like(pre).scatter(-1, indices, values.relu())
+    z = topk_activation(pre.masked_fill(~dead, float("-inf")), min(aux_k, n_dead))
     residual_hat = z @ W_dec.T
     return (residual_hat - residual).pow(2).sum(1).mean() / (residual - residual.mean(0)).pow(2).sum(1).mean()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..models import kl_sparsity_penalty
+from ..models import topk_activation as reference_topk
 from . import call, expect, expect_close, expect_shape, passed
 
 __all__ = ["l1_penalty", "kl_sparsity", "topk_activation", "normalize_columns"]
@@ -27,11 +29,6 @@ def l1_penalty(fn) -> None:
     passed("l1_penalty matches the reference")
 
 
-def _kl_reference(z: torch.Tensor, rho: float, eps: float = 1e-6) -> torch.Tensor:
-    rho_hat = z.mean(0).clamp(eps, 1 - eps)
-    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
-
-
 def kl_sparsity(fn) -> None:
     """``fn(z, rho)``: sum over units of KL(rho || rho_hat_j), rho_hat_j the unit's mean activation."""
     __tracebackhide__ = True
@@ -39,7 +36,7 @@ def kl_sparsity(fn) -> None:
     got = call(fn, z, 0.05, name="kl_sparsity")
     expect(isinstance(got, torch.Tensor), f"return a scalar tensor, got {type(got).__name__}")
     expect_shape(got, (), "the KL penalty", "sum the per-unit divergences into one number")
-    expect_close(got, _kl_reference(z, 0.05), "KL(0.05 || rho_hat) on a random batch", atol=1e-4,
+    expect_close(got, kl_sparsity_penalty(z, 0.05), "KL(0.05 || rho_hat) on a random batch", atol=1e-4,
                  hint="rho_hat = z.mean(dim=0) (one value per unit); "
                       "rho*log(rho/rho_hat) + (1-rho)*log((1-rho)/(1-rho_hat)), summed over units")
     at_target = torch.full((10, 4), 0.05)
@@ -47,11 +44,6 @@ def kl_sparsity(fn) -> None:
                  atol=1e-5, hint="KL(rho || rho) = 0")
     expect(got.requires_grad, "the penalty is cut off from autograd", "use torch operations only")
     passed("kl_sparsity matches Ng's formula and is 0 at the target rate")
-
-
-def _topk_reference(pre: torch.Tensor, k: int) -> torch.Tensor:
-    values, indices = pre.topk(k, dim=-1)
-    return torch.zeros_like(pre).scatter(-1, indices, values.relu())
 
 
 def topk_activation(fn) -> None:
@@ -64,7 +56,7 @@ def topk_activation(fn) -> None:
         expect_shape(got, pre.shape, f"topk_activation(pre, {k})", "same shape as pre: zeros except k entries per row")
         expect(bool(((got != 0).sum(-1) <= k).all()), f"with k={k} some rows keep more than {k} units",
                "torch.topk(pre, k, dim=-1) gives the values and indices to keep")
-        expect_close(got, _topk_reference(pre, k), f"the sparse code for k={k}",
+        expect_close(got, reference_topk(pre, k), f"the sparse code for k={k}",
                      hint="scatter the ReLU of the top-k values back into a tensor of zeros at their indices")
     negative = -torch.rand(2, 5)
     expect(bool((call(fn, negative, 2, name="topk_activation") == 0).all()),
