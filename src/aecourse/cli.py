@@ -15,6 +15,7 @@ examples:
   aecourse info                                versions and compute device
   aecourse release --check                     is course/ in sync with solutions/?
   aecourse grade submissions/ --out graded/    grade a class (folder or LMS zip)
+  aecourse zoo list                            the pretrained models and their scores
 """
 
 Fmt = argparse.RawDescriptionHelpFormatter
@@ -79,6 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
     p.add_argument("--keep", action="store_true", help="keep the grading sandboxes (debugging)")
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser(
+        "zoo", help="list, verify or (re)train the pretrained model zoo", formatter_class=Fmt,
+        description="The zoo holds small pretrained VAEs that the chapters load so CPU learners need not wait. "
+                    "`zoo train` reproduces them from their recipes (aecourse.zoo.RECIPES), scores the dSprites "
+                    "models and rewrites the manifest with sha256s.",
+        epilog="examples:\n  aecourse zoo list\n  aecourse zoo verify\n"
+               "  aecourse zoo train                         retrain every model into the package (maintainers)\n"
+               "  aecourse zoo train dsprites_beta_tcvae --out /tmp/zoo --steps 2000")
+    p.add_argument("action", choices=["list", "verify", "train"])
+    p.add_argument("names", nargs="*", metavar="NAME", help="zoo models (default: all)")
+    p.add_argument("--out", type=Path, help="directory for trained checkpoints (default: the package's zoo_weights/)")
+    p.add_argument("--steps", type=int, help="override the recipes' step counts (quick tries)")
+    p.add_argument("--eval-every", type=int, default=1000, help="steps between MIG evaluations for the curve")
+    p.set_defaults(func=cmd_zoo)
 
     p = sub.add_parser(
         "info", help="show python/torch/numpy/... versions and the compute device",
@@ -174,6 +190,40 @@ def cmd_info(args: argparse.Namespace, extra: list[str]) -> int:
     if problems:
         print(f"aecourse info: {len(problems)} problem(s), see above", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_zoo(args: argparse.Namespace, extra: list[str]) -> int:
+    from . import zoo
+
+    unknown = [n for n in args.names if n not in zoo.RECIPES]
+    if unknown:
+        print(f"error: unknown zoo model(s) {', '.join(unknown)}; available: {', '.join(zoo.available())}",
+              file=sys.stderr)
+        return 2
+    names = args.names or zoo.available()
+    if args.action == "list":
+        table = zoo.manifest(args.out)
+        for name in names:
+            entry, recipe = table.get(name), zoo.RECIPES[name]
+            if entry is None:
+                print(f"{name:22s} (not trained)  {recipe.description}")
+                continue
+            scores = entry.get("metrics", {})
+            shown = "  ".join(f"{k}={scores[k]:.3f}" for k in ("mig", "factor_vae") if k in scores)
+            print(f"{name:22s} {entry['bytes'] / 1e6:5.2f} MB  {entry['train_seconds']:6.0f} s  {shown}  "
+                  f"{recipe.description}")
+        return 0
+    if args.action == "verify":
+        results = zoo.verify(args.out)
+        bad = {n: r for n, r in results.items() if r != "ok" and n in names}
+        for name in names:
+            print(f"{name:22s} {results.get(name, 'missing from the manifest')}")
+        return 1 if bad or any(n not in results for n in names) else 0
+    entries = zoo.build(names, directory=args.out, steps=args.steps, eval_every=args.eval_every)
+    for name, entry in entries.items():
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in entry["metrics"].items())
+        print(f"{name}: {entry['train_seconds']:.0f} s, {entry['bytes'] / 1e6:.2f} MB{'; ' + scores if scores else ''}")
     return 0
 
 

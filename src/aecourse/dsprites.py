@@ -62,6 +62,7 @@ import numpy as np
 from aecourse.data import LabelledImages
 
 __all__ = [
+    "DSpritesGroundTruth",
     "LATENT_NAMES",
     "LATENT_SIZES",
     "LATENT_BASES",
@@ -484,3 +485,54 @@ def fix_factor(classes, j, value=None, rng: np.random.Generator | int | None = N
         raise ValueError(f"value for {LATENT_NAMES[j]!r} must be a class in 0..{LATENT_SIZES[j] - 1}, got {value!r}")
     c[:, j] = value
     return c
+
+
+class DSpritesGroundTruth:
+    """dSprites as a ground-truth dataset for :mod:`aecourse.disentanglement`.
+
+    It follows disentanglement_lib's ``GroundTruthData`` protocol with the five
+    factors that vary (``shape, scale, orientation, posX, posY``; the constant
+    color is dropped, as disentanglement_lib does), and renders images on
+    demand, so the metrics can draw as many as they like without holding
+    the 737,280-image set in memory.
+
+    Parameters
+    ----------
+    resolution : int, default 64
+        Image side of the observations (use the resolution the model was trained at).
+
+    Examples
+    --------
+    >>> data = DSpritesGroundTruth(resolution=32)
+    >>> f = data.sample_factors(4, np.random.default_rng(0))      # (4, 5) class indices
+    >>> data.sample_observations_from_factors(f, None).shape
+    (4, 1, 32, 32)
+    """
+
+    factor_names: tuple[str, ...] = LATENT_NAMES[1:]
+    factor_sizes: tuple[int, ...] = tuple(int(s) for s in LATENT_SIZES[1:])
+    num_images: int = N_IMAGES
+
+    def __init__(self, resolution: int = 64):
+        self.resolution = _check_resolution(resolution)
+
+    def __repr__(self) -> str:
+        return f"DSpritesGroundTruth(resolution={self.resolution})"
+
+    def sample_factors(self, n: int, rng=None) -> np.ndarray:
+        """``(n, 5)`` int64 class indices drawn uniformly."""
+        return sample_factors(n, rng)[:, 1:]
+
+    def sample_observations_from_factors(self, factors, rng=None) -> np.ndarray:
+        """float32 images ``(n, 1, resolution, resolution)`` for ``(n, 5)`` factor classes."""
+        f = np.asarray(factors)
+        if f.ndim != 2 or f.shape[1] != 5:
+            raise ValueError(f"factors must have shape (n, 5) in the order {self.factor_names}, got {f.shape}")
+        classes = np.concatenate([np.zeros((len(f), 1), dtype=np.int64), f.astype(np.int64)], axis=1)
+        return render(classes, resolution=self.resolution)[:, None].astype(np.float32)
+
+    def sample(self, n: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(factors (n, 5), images (n, 1, r, r))`` drawn uniformly at random."""
+        rng = np.random.default_rng(rng)
+        f = self.sample_factors(n, rng)
+        return f, self.sample_observations_from_factors(f, rng)

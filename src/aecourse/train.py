@@ -275,6 +275,7 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, *, map_loc
         The file is corrupt or truncated, is not an aecourse checkpoint, its
         contents do not match its hash, or it belongs to a different model.
     """
+    from . import vae  # noqa: F401  (registers VAE in MODEL_CLASSES)
     from .models import MODEL_CLASSES, build_model
 
     path = Path(path)

@@ -141,3 +141,212 @@ def plot_history(histories, *, logy: bool = True, title: str = "training curves"
     ax.legend(fontsize=7)
     fig.tight_layout()
     return _finish(fig)
+
+
+# --------------------------------------------------------------------------- latent traversals
+__all__ += ["decode_images", "traversal_images", "traversal_grid"]
+
+
+def _decode_function(model):
+    """``model.decode`` for an autoencoder, the callable itself for a plain decoder."""
+    if hasattr(model, "decode") and callable(model.decode):
+        return model.decode
+    if callable(model):
+        return model
+    raise TypeError(f"model must have a decode(z) method (an aecourse autoencoder) or be a callable "
+                    f"decode(z) -> images, got {type(model).__name__}")
+
+
+def _model_device(model) -> torch.device:
+    if isinstance(model, torch.nn.Module):
+        for tensor in model.parameters():
+            return tensor.device
+        for tensor in model.buffers():
+            return tensor.device
+    return torch.device("cpu")
+
+
+def _as_codes(z, name: str = "z") -> np.ndarray:
+    """Codes as float32 ``(n, latent_dim)``; a single code ``(latent_dim,)`` becomes ``(1, latent_dim)``."""
+    if isinstance(z, torch.Tensor):
+        z = z.detach().cpu().numpy()
+    try:
+        z = np.array(z, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(z).__name__}") from None
+    if z.ndim == 1:
+        z = z[None]
+    if z.ndim != 2 or z.shape[1] == 0:
+        raise ValueError(f"{name} must be one code (latent_dim,) or a batch of codes (n, latent_dim), "
+                         f"got shape {z.shape}")
+    if not np.isfinite(z).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return z
+
+
+def _outputs_to_images(out, n: int, image_shape) -> np.ndarray:
+    """Decoder output (n, 1, H, W), (n, H, W) or flat (n, D) as a float array (n, H, W)."""
+    if isinstance(out, (tuple, list)):
+        raise TypeError("the decoder returned a tuple; decode(z) must return images (batch, 1, H, W) or (batch, D)")
+    if isinstance(out, torch.Tensor):
+        out = out.detach().cpu().float().numpy()
+    out = np.asarray(out, dtype=float)
+    if out.ndim < 2 or out.shape[0] != n:
+        raise ValueError(f"decode returned shape {out.shape} for {n} codes; expected (batch, 1, H, W), "
+                         "(batch, H, W) or (batch, H*W)")
+    if image_shape is not None:
+        h, w = (int(s) for s in image_shape)
+        if out[0].size != h * w:
+            raise ValueError(f"image_shape={tuple(image_shape)} has {h * w} pixels but the decoder returns "
+                             f"{out[0].size} values per code (shape {out.shape[1:]})")
+        return out.reshape(n, h, w)
+    if out.ndim == 4 and out.shape[1] != 1:
+        raise ValueError(f"decode returned {out.shape[1]} channels (shape {out.shape}); only grey images "
+                         "(batch, 1, H, W) can be shown")
+    if out.ndim > 4:
+        raise ValueError(f"decode returned shape {out.shape}; expected (batch, 1, H, W), (batch, H, W) "
+                         "or (batch, H*W)")
+    return to_numpy_images(out)
+
+
+@torch.no_grad()
+def decode_images(model, z, *, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode codes to grey images, as numpy.
+
+    Parameters
+    ----------
+    model : autoencoder with ``decode``, or a callable ``decode(z) -> images``
+        Runs in ``eval`` mode (restored afterwards) without gradients, on the
+        device of the model's parameters.
+    z : array or Tensor, shape (latent_dim,) or (n, latent_dim)
+    image_shape : (int, int), optional
+        ``(H, W)``, needed when the decoder returns flat vectors that are not
+        square images.
+
+    Returns
+    -------
+    ndarray, shape (n, H, W), float
+    """
+    decode = _decode_function(model)
+    codes = _as_codes(z)
+    is_module = isinstance(model, torch.nn.Module)
+    was_training = model.training if is_module else False
+    if is_module:
+        model.eval()
+    try:
+        out = decode(torch.from_numpy(codes).to(_model_device(model)))
+    finally:
+        if is_module:
+            model.train(was_training)
+    return _outputs_to_images(out, len(codes), image_shape)
+
+
+def _check_dim(dim, latent_dim: int) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < latent_dim:
+        raise ValueError(f"dim must be a latent index from 0 to {latent_dim - 1}, got {dim!r}")
+    return int(dim)
+
+
+def traversal_images(model, z0, dim: int, values, *, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode ``z0`` with latent ``dim`` set to each of ``values`` in turn.
+
+    Parameters
+    ----------
+    model : autoencoder with ``decode``, or a callable ``decode(z) -> images``
+    z0 : array or Tensor, shape (latent_dim,) or (1, latent_dim)
+        The base code; every other latent keeps its value.
+    dim : int
+        Which latent to move.
+    values : array-like, shape (k,)
+        The values latent ``dim`` takes (absolute values, not offsets from ``z0``).
+    image_shape : (int, int), optional
+        ``(H, W)`` for decoders that return flat vectors.
+
+    Returns
+    -------
+    ndarray, shape (k, H, W)
+        One decoded image per value; feed it to
+        :func:`aecourse.morphometry.measure` to measure the traversal.
+    """
+    base = _as_codes(z0, "z0")
+    if len(base) != 1:
+        raise ValueError(f"z0 must be a single code (latent_dim,), got {len(base)} codes")
+    dim = _check_dim(dim, base.shape[1])
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
+        raise ValueError(f"values must be a non-empty 1-D sequence of finite numbers, got shape {values.shape}")
+    codes = np.repeat(base, len(values), axis=0)
+    codes[:, dim] = values
+    return decode_images(model, codes, image_shape=image_shape)
+
+
+def _check_span(span) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in span)
+    except (TypeError, ValueError):
+        raise ValueError(f"span must be a pair (low, high) of numbers, got {span!r}") from None
+    if not (np.isfinite(low) and np.isfinite(high)) or low >= high:
+        raise ValueError(f"span must be finite with low < high, got {span!r}")
+    return low, high
+
+
+def _latent_names(names, latent_dim: int) -> list[str]:
+    if names is None:
+        return [f"z{i}" for i in range(latent_dim)]
+    if isinstance(names, str):
+        raise TypeError("names must be a list of strings, one per latent, not a single string")
+    names = [str(name) for name in names]
+    if len(names) != latent_dim:
+        raise ValueError(f"names has {len(names)} entries but the code has {latent_dim} latents; "
+                         "give one name per latent")
+    return names
+
+
+def traversal_grid(model, z0, *, dims: Sequence[int] | None = None, span: tuple[float, float] = (-3.0, 3.0),
+                   steps: int = 9, names: Sequence[str] | None = None,
+                   image_shape: tuple[int, int] | None = None, size: float = 0.9):
+    """Latent traversals as one figure: a row per latent, a column per value.
+
+    Row ``r`` decodes ``z0`` with latent ``dims[r]`` swept through
+    ``linspace(*span, steps)`` and every other latent held at ``z0``. A
+    latent that controls one factor changes one thing along its row; a
+    dead latent leaves its row constant.
+
+    Parameters
+    ----------
+    model : autoencoder with ``decode``, or a callable ``decode(z) -> images``
+    z0 : array or Tensor, shape (latent_dim,)
+        The base code (e.g. an input's posterior mean, or zeros: the prior mean).
+    dims : sequence of int, optional
+        The latents to traverse, in row order (default: all).
+    span : (low, high)
+        Absolute values of the swept latent at the first and last column
+        (default (-3, 3): +-3 prior standard deviations for a VAE).
+    steps : int >= 2
+        Columns.
+    names : sequence of str, optional
+        One label per latent (all ``latent_dim`` of them, default ``z0, z1, ...``).
+    image_shape : (int, int), optional
+        ``(H, W)`` for decoders that return flat vectors.
+    size : float
+        Inches per image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``len(dims) * steps`` axes; the first row's titles are the values.
+    """
+    base = _as_codes(z0, "z0")
+    if len(base) != 1:
+        raise ValueError(f"z0 must be a single code (latent_dim,), got {len(base)} codes")
+    latent_dim = base.shape[1]
+    labels = _latent_names(names, latent_dim)
+    dims = list(range(latent_dim)) if dims is None else [_check_dim(d, latent_dim) for d in dims]
+    if not dims:
+        raise ValueError("dims is empty; pass at least one latent index")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    values = np.linspace(*_check_span(span), int(steps))
+    rows = [traversal_images(model, base[0], d, values, image_shape=image_shape) for d in dims]
+    return image_grid(np.concatenate(rows), nrow=len(dims), titles=[f"{v:+.2g}" for v in values],
+                      row_labels=[labels[d] for d in dims], size=size)

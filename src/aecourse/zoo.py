@@ -1,0 +1,365 @@
+"""The model zoo: small pretrained VAEs, so CPU learners need not wait for training.
+
+Every checkpoint here is made by :func:`train` from a :class:`Recipe` in
+:data:`RECIPES` (``aecourse zoo train`` runs it), and is listed in
+``zoo_weights/MANIFEST.json`` with the file's sha256, the training time and
+the metrics it reached. Chapters call :func:`load`, which verifies the
+hash before handing the model over; ``load(name, retrain=True)`` trains the
+same recipe from scratch instead (same seed, same numbers on the same
+machine and torch version).
+
+===========================  ==========================================
+name                         what it is
+===========================  ==========================================
+``dsprites_ae``              deterministic AE (the VAE's architecture, no KL)
+``dsprites_vae``             VAE, beta = 1
+``dsprites_beta_vae``        beta-VAE
+``dsprites_beta_tcvae``      beta-TCVAE (total correlation weighted by beta)
+``glyphs_beta_tcvae``        chapter 04's glyph-digit model (thickness, slant)
+===========================  ==========================================
+
+The dSprites models see 32x32 renderings (four times cheaper than 64x64 and
+still one pixel per position step): evaluate them with
+``DSpritesGroundTruth(resolution=32)``. Weights are stored in float16 to keep
+the whole zoo small; they are loaded into a float32 model.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .train import CheckpointError, load_checkpoint, save_checkpoint, seed_everything
+from .vae import VAE, VAEConfig, make_objective
+
+__all__ = ["Recipe", "RECIPES", "available", "load", "train", "evaluate_dsprites", "verify",
+           "manifest", "weights_dir", "cache_dir", "ZooError"]
+
+WEIGHTS_DIR = Path(__file__).with_name("zoo_weights")
+MANIFEST_NAME = "MANIFEST.json"
+
+
+class ZooError(LookupError):
+    """An unknown zoo model, or one whose checkpoint is missing."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one zoo model is trained (everything :func:`train` needs).
+
+    Parameters
+    ----------
+    dataset : "dsprites" or "glyphs"
+        dSprites images are drawn afresh every step (uniform over all
+        737,280 factor combinations, as disentanglement_lib samples);
+        glyph digits come from a fixed set of ``train_size`` images.
+    objective : "ae", "vae", "beta_vae" or "beta_tcvae"
+        See :mod:`aecourse.vae`.
+    beta : float or None
+        The objective's beta (None: its default).
+    steps, batch_size, lr, seed : training budget (Adam), fully seeded.
+    resolution : int
+        dSprites image side (ignored for glyphs, which are 28x28).
+    latent_dim, hidden : the :class:`~aecourse.vae.VAEConfig`.
+    """
+
+    dataset: str
+    objective: str
+    beta: float | None = None
+    steps: int = 12000
+    batch_size: int = 256
+    lr: float = 1e-3
+    seed: int = 0
+    resolution: int = 32
+    latent_dim: int = 10
+    hidden: tuple[int, ...] = (512, 256)
+    train_size: int = 60000
+    description: str = ""
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return (1, 28, 28) if self.dataset == "glyphs" else (1, self.resolution, self.resolution)
+
+    @property
+    def dataset_size(self) -> int:
+        from .dsprites import N_IMAGES
+
+        return self.train_size if self.dataset == "glyphs" else N_IMAGES
+
+
+RECIPES: dict[str, Recipe] = {
+    "dsprites_ae": Recipe("dsprites", "ae", description="deterministic autoencoder, same network as the VAEs"),
+    "dsprites_vae": Recipe("dsprites", "vae", 1.0, description="VAE (beta = 1)"),
+    "dsprites_beta_vae": Recipe("dsprites", "beta_vae", 4.0, description="beta-VAE (Higgins et al. 2017)"),
+    "dsprites_beta_tcvae": Recipe("dsprites", "beta_tcvae", 6.0,
+                                  description="beta-TCVAE (Chen et al. 2018), minibatch-weighted sampling"),
+    "glyphs_beta_tcvae": Recipe("glyphs", "beta_tcvae", 6.0, latent_dim=8, steps=8000,
+                                description="chapter 04: glyph digits, latents for thickness and slant"),
+}
+
+
+def available() -> list[str]:
+    """Names of the zoo models (see :data:`RECIPES`)."""
+    return list(RECIPES)
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ZooError(f"unknown zoo model {name!r}; available: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def weights_dir() -> Path:
+    """Where the shipped checkpoints live (inside the installed package)."""
+    return WEIGHTS_DIR
+
+
+def cache_dir() -> Path:
+    """Where retrained models go: ``$AECOURSE_ZOO_DIR`` or ``~/.cache/aecourse/zoo``."""
+    return Path(os.environ.get("AECOURSE_ZOO_DIR") or Path.home() / ".cache" / "aecourse" / "zoo")
+
+
+def manifest(directory: str | Path | None = None) -> dict:
+    """The manifest of a zoo directory: ``{name: {file, sha256, train_seconds, metrics, ...}}``."""
+    path = Path(directory or WEIGHTS_DIR) / MANIFEST_NAME
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); restore it from the repository") from None
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- data streams
+def _batches(recipe: Recipe, generator: np.random.Generator):
+    """Yield float32 training batches ``(batch_size, *in_shape)`` forever."""
+    if recipe.dataset == "dsprites":
+        from .dsprites import DSpritesGroundTruth
+
+        data = DSpritesGroundTruth(recipe.resolution)
+        while True:
+            _, x = data.sample(recipe.batch_size, generator)
+            yield torch.from_numpy(x)
+    elif recipe.dataset == "glyphs":
+        from .data import make_glyph_digits
+
+        images = make_glyph_digits(recipe.train_size, seed=recipe.seed).images
+        while True:
+            order = torch.from_numpy(generator.permutation(len(images)))
+            for i in range(0, len(images) - recipe.batch_size + 1, recipe.batch_size):
+                yield images[order[i:i + recipe.batch_size]]
+    else:
+        raise ValueError(f"unknown dataset {recipe.dataset!r} in recipe; expected 'dsprites' or 'glyphs'")
+
+
+def _represent(model: VAE):
+    def represent(x):
+        with torch.no_grad():
+            return model.encode(torch.as_tensor(x, dtype=torch.float32)).numpy()
+    return represent
+
+
+def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples: int = 10000, seed: int = 0,
+                      full: bool = True) -> dict[str, float]:
+    """Supervised disentanglement scores of a dSprites model (disentanglement_lib-style).
+
+    MIG, DCI, SAP and modularity/explicitness use ``num_samples`` random
+    observations (10,000 train; DCI, SAP and explicitness also draw 5,000
+    test points as in disentanglement_lib); FactorVAE and beta-VAE scores
+    use their library defaults (10,000 / 5,000 votes; 10,000 / 5,000 points).
+    ``full=False`` computes MIG and the FactorVAE score only, on fewer samples
+    (for training curves).
+    """
+    from . import disentanglement as dis
+    from .dsprites import DSpritesGroundTruth
+
+    model = model.cpu().eval()
+    data = DSpritesGroundTruth(resolution or model.config.in_shape[-1])
+    represent = _represent(model)
+    rng = np.random.default_rng(seed)
+    codes, factors = dis.sample_codes(data, represent, num_samples, rng, batch_size=1000)
+    out = {"mig": dis.mig(codes, factors)["mig"]}
+    if not full:
+        out["factor_vae"] = dis.factor_vae_score(data, represent, rng, num_train=2000, num_eval=1000,
+                                                 num_variance_estimate=5000)["eval_accuracy"]
+        return out
+    codes_test, factors_test = dis.sample_codes(data, represent, 5000, rng, batch_size=1000)
+    out["factor_vae"] = dis.factor_vae_score(data, represent, rng)["eval_accuracy"]
+    out["beta_vae"] = dis.beta_vae_score(data, represent, rng)["eval_accuracy"]
+    d = dis.dci(codes, factors, codes_test, factors_test)
+    out.update(dci_disentanglement=d["disentanglement"], dci_completeness=d["completeness"],
+               dci_informativeness=d["informativeness_test"])
+    out["sap"] = dis.sap(codes, factors, codes_test, factors_test)["sap"]
+    m = dis.modularity_explicitness(codes, factors, codes_test, factors_test)
+    out.update(modularity=m["modularity"], explicitness=m["explicitness_test"])
+    return {k: float(v) for k, v in out.items()}
+
+
+# --------------------------------------------------------------------------- training
+def train(name: str, *, steps: int | None = None, progress: bool = True, eval_every: int | None = None,
+          threads: int | None = None) -> tuple[VAE, dict]:
+    """Train zoo model ``name`` from its recipe; return ``(model, meta)``.
+
+    Parameters
+    ----------
+    steps : int, optional
+        Override the recipe's number of optimiser steps (e.g. for a quick try).
+    eval_every : int, optional
+        For dSprites models, compute MIG and the FactorVAE score every this
+        many steps and record ``meta["curve"]`` as ``[(seconds, step, mig,
+        factor_vae), ...]``; evaluation time is not counted in ``seconds``.
+    threads : int, optional
+        torch CPU threads while training (restored afterwards).
+
+    ``meta`` holds the recipe, steps, training seconds, loss history every
+    100 steps, and the torch version.
+    """
+    recipe = _recipe(name)
+    steps = recipe.steps if steps is None else int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        seed_everything(recipe.seed)
+        generator = np.random.default_rng(recipe.seed)
+        model = VAE(VAEConfig(recipe.in_shape, recipe.latent_dim, recipe.hidden))
+        loss_fn = make_objective(recipe.objective, beta=recipe.beta, dataset_size=recipe.dataset_size)
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+        history: dict[str, list[float]] = {}
+        curve: list[tuple[float, int, float, float]] = []
+        seconds, sums, count = 0.0, {}, 0
+        batches = _batches(recipe, generator)
+        bar = tqdm(range(1, steps + 1), desc=f"training {name}", disable=not progress, leave=False)
+        model.train()
+        for step in bar:
+            start = time.perf_counter()
+            loss, logs = loss_fn(model, next(batches))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seconds += time.perf_counter() - start
+            for k, v in {"loss": loss.item(), **logs}.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            if step % 100 == 0 or step == steps:
+                for k, v in sums.items():
+                    history.setdefault(k, []).append(v / count)
+                bar.set_postfix(loss=f"{sums['loss'] / count:.4g}")
+                sums, count = {}, 0
+            if eval_every and recipe.dataset == "dsprites" and (step % eval_every == 0 or step == steps):
+                scores = evaluate_dsprites(model, full=False, num_samples=5000)
+                curve.append((round(seconds, 2), step, scores["mig"], scores["factor_vae"]))
+                model.train()
+        model.eval()
+    finally:
+        torch.set_num_threads(old_threads)
+    meta = {"name": name, "recipe": {**asdict(recipe), "hidden": list(recipe.hidden)}, "steps": steps,
+            "train_seconds": round(seconds, 1), "history": history, "curve": curve,
+            "torch_version": torch.__version__}
+    return model, meta
+
+
+def _save(model: VAE, meta: dict, directory: Path, metrics: dict | None = None) -> dict:
+    directory.mkdir(parents=True, exist_ok=True)
+    name = meta["name"]
+    path = directory / f"{name}.pt"
+    # float16 halves the size; the loss of precision does not move the metrics (they are re-measured on the stored weights).
+    save_checkpoint(copy.deepcopy(model).half(), path, **meta)
+    entry = {"file": path.name, "sha256": _file_sha256(path), "bytes": path.stat().st_size,
+             "train_seconds": meta["train_seconds"], "steps": meta["steps"], "recipe": meta["recipe"],
+             "curve": meta["curve"], "metrics": metrics or {}, "torch_version": meta["torch_version"]}
+    table = manifest(directory)
+    table[name] = entry
+    (directory / MANIFEST_NAME).write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    return entry
+
+
+def _load_file(directory: Path, name: str) -> VAE:
+    entry = manifest(directory).get(name)
+    path = directory / f"{name}.pt"
+    if entry is None or not path.is_file():
+        raise ZooError(
+            f"zoo model {name!r} has no checkpoint in {directory}. Train it with `aecourse zoo train {name}` "
+            f"or call aecourse.zoo.load({name!r}, retrain=True)"
+        )
+    if _file_sha256(path) != entry["sha256"]:
+        raise CheckpointError(
+            f"{path} does not match the sha256 in {directory / MANIFEST_NAME}: the file is damaged or was replaced. "
+            f"Reinstall aecourse, or retrain with aecourse.zoo.load({name!r}, retrain=True)"
+        )
+    model, _ = load_checkpoint(path)
+    return model.float().eval()
+
+
+def load(name: str, *, retrain: bool = False, progress: bool = True) -> VAE:
+    """A zoo model, ready to use (eval mode, CPU, float32).
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available`.
+    retrain : bool, default False
+        Train the recipe from scratch instead of loading the shipped weights;
+        the result is cached in :func:`cache_dir` and reused by later
+        ``retrain=True`` calls with the same recipe.
+    """
+    recipe = _recipe(name)
+    if not retrain:
+        return _load_file(WEIGHTS_DIR, name)
+    cache = cache_dir()
+    entry = manifest(cache).get(name)
+    if entry is not None and entry["recipe"] == {**asdict(recipe), "hidden": list(recipe.hidden)}:
+        try:
+            return _load_file(cache, name)
+        except (CheckpointError, ZooError):
+            pass  # a damaged cache entry: retrain below
+    model, meta = train(name, progress=progress)
+    _save(model, meta, cache)
+    return _load_file(cache, name)
+
+
+def verify(directory: str | Path | None = None) -> dict[str, str]:
+    """Check every manifest entry of a zoo directory; ``{name: "ok" or the problem}``."""
+    directory = Path(directory or WEIGHTS_DIR)
+    result = {}
+    for name in manifest(directory):
+        try:
+            _load_file(directory, name)
+            result[name] = "ok"
+        except (CheckpointError, ZooError, FileNotFoundError) as exc:
+            result[name] = str(exc)
+    return result
+
+
+def build(names: list[str] | None = None, *, directory: str | Path | None = None, steps: int | None = None,
+          eval_every: int | None = 1000, progress: bool = True) -> dict:
+    """Train, evaluate and store zoo models (what ``aecourse zoo train`` runs).
+
+    dSprites models are scored with :func:`evaluate_dsprites` on the stored
+    (float16) weights; the scores go into the manifest. Returns the new
+    manifest entries.
+    """
+    directory = Path(directory or WEIGHTS_DIR)
+    out = {}
+    for name in names or available():
+        model, meta = train(name, steps=steps, progress=progress, eval_every=eval_every)
+        entry = _save(model, meta, directory)
+        if RECIPES[name].dataset == "dsprites":
+            entry = _save(model, meta, directory, metrics=evaluate_dsprites(_load_file(directory, name)))
+        out[name] = entry
+    return out

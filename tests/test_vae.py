@@ -1,0 +1,185 @@
+"""VAEs and their objectives: known answers for every piece of the ELBO."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from aecourse.train import load_checkpoint, save_checkpoint
+from aecourse.vae import (
+    VAE,
+    VAEConfig,
+    ae_loss,
+    bernoulli_reconstruction,
+    beta_tcvae_loss,
+    gaussian_kl,
+    gaussian_log_density,
+    kl_decomposition,
+    make_objective,
+    reparameterize,
+    vae_loss,
+)
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    return VAE(VAEConfig(**{"in_shape": (1, 8, 8), "latent_dim": 3, "hidden": (16,), **kw}))
+
+
+def test_shapes_and_api():
+    model = _model()
+    x = torch.rand(5, 1, 8, 8)
+    mu, logvar = model.posterior(x)
+    assert mu.shape == logvar.shape == (5, 3)
+    assert torch.equal(model.encode(x), mu)  # the representation is the posterior mean
+    out = model.decode(mu)
+    assert out.shape == (5, 1, 8, 8) and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert torch.allclose(model(x), out)
+    assert torch.allclose(torch.sigmoid(model.decode_logits(mu)), out)
+
+
+@pytest.mark.parametrize("bad", [torch.rand(5, 64), torch.rand(5, 1, 9, 8), torch.rand(1, 8, 8)])
+def test_wrong_input_shape_names_the_expected_shape(bad):
+    with pytest.raises(ValueError, match=r"\(batch, 1, 8, 8\)"):
+        _model().encode(bad)
+
+
+def test_wrong_code_shape():
+    with pytest.raises(ValueError, match=r"\(batch, 3\)"):
+        _model().decode(torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("kw", [dict(latent_dim=0), dict(hidden=()), dict(in_shape=(8, 8))])
+def test_bad_config(kw):
+    with pytest.raises(ValueError):
+        VAEConfig(**kw)
+
+
+def test_gaussian_kl_matches_torch_and_is_zero_at_the_prior():
+    mu, logvar = torch.randn(7, 4), torch.randn(7, 4)
+    ref = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0))
+    assert torch.allclose(gaussian_kl(mu, logvar), ref, atol=1e-5)
+    assert torch.equal(gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)), torch.zeros(2, 3))
+
+
+def test_gaussian_log_density_matches_torch():
+    z, mu, logvar = torch.randn(6, 3), torch.randn(6, 3), torch.randn(6, 3)
+    ref = Normal(mu, (0.5 * logvar).exp()).log_prob(z)
+    assert torch.allclose(gaussian_log_density(z, mu, logvar), ref, atol=1e-5)
+
+
+def test_reparameterize_moments_and_gradient():
+    mu = torch.full((200_000, 1), 2.0, requires_grad=True)
+    logvar = torch.full((200_000, 1), math.log(0.25), requires_grad=True)
+    z = reparameterize(mu, logvar, torch.Generator().manual_seed(0))
+    assert abs(float(z.mean()) - 2.0) < 0.01 and abs(float(z.std()) - 0.5) < 0.01
+    z.sum().backward()
+    assert mu.grad is not None and logvar.grad is not None  # the point of the trick
+    g = torch.Generator()
+    a = reparameterize(mu, logvar, g.manual_seed(3))
+    b = reparameterize(mu, logvar, g.manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_bernoulli_reconstruction_is_summed_bce():
+    logits, x = torch.randn(3, 1, 2, 2), torch.rand(3, 1, 2, 2)
+    p = torch.sigmoid(logits)
+    ref = -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)
+    assert torch.allclose(bernoulli_reconstruction(logits, x), ref, atol=1e-5)
+
+
+def test_kl_decomposition_terms_add_up_to_the_sampled_kl():
+    # mi + tc + dwkl telescopes to E[log q(z|x) - log p(z)], whatever the estimator of q(z).
+    torch.manual_seed(1)
+    mu, logvar = torch.randn(64, 5), torch.randn(64, 5) * 0.3 - 1
+    z = reparameterize(mu, logvar)
+    parts = kl_decomposition(z, mu, logvar, dataset_size=10_000)
+    sampled = (gaussian_log_density(z, mu, logvar) - gaussian_log_density(z, 0 * z, 0 * z)).sum(1).mean()
+    assert torch.allclose(parts["mi"] + parts["tc"] + parts["dwkl"], sampled, atol=1e-4)
+
+
+def test_total_correlation_is_larger_for_dependent_codes():
+    # Two latents that are copies of each other carry total correlation; independent ones much less.
+    torch.manual_seed(2)
+    n = 512
+    logvar = torch.full((n, 2), math.log(0.01))
+    a = torch.randn(n, 1)
+    dependent = torch.cat([a, a], 1)
+    independent = torch.randn(n, 2)
+    tc = {}
+    for name, mu in {"dependent": dependent, "independent": independent}.items():
+        z = reparameterize(mu, logvar, torch.Generator().manual_seed(0))
+        tc[name] = float(kl_decomposition(z, mu, logvar, dataset_size=n)["tc"])
+    assert tc["dependent"] > tc["independent"] + 1.0
+
+
+def test_kl_decomposition_rejects_a_dataset_smaller_than_the_batch():
+    z = torch.zeros(8, 2)
+    with pytest.raises(ValueError, match="dataset_size"):
+        kl_decomposition(z, z, z, dataset_size=4)
+
+
+def test_objectives_logs_and_beta():
+    model = _model()
+    x = (torch.rand(16, 1, 8, 8) > 0.5).float()
+    torch.manual_seed(0)
+    l1, logs1 = vae_loss(1.0)(model, x)
+    torch.manual_seed(0)
+    l4, logs4 = vae_loss(4.0)(model, x)
+    assert logs1.keys() == {"recon", "kl"}
+    assert math.isclose(float(l4 - l1), 3 * logs1["kl"], rel_tol=1e-4)  # same noise: only beta differs
+    loss, logs = ae_loss()(model, x)
+    assert set(logs) == {"recon"} and math.isclose(float(loss), logs["recon"], rel_tol=1e-6)
+    loss, logs = beta_tcvae_loss(6.0, dataset_size=1000)(model, x)
+    assert {"recon", "kl", "mi", "tc", "dwkl"} <= set(logs)
+    expected = logs["recon"] + logs["mi"] + 6 * logs["tc"] + logs["dwkl"]
+    assert math.isclose(float(loss), expected, rel_tol=1e-4, abs_tol=1e-3)
+
+
+def test_objective_errors():
+    with pytest.raises(ValueError, match="unknown objective"):
+        make_objective("wae")
+    with pytest.raises(ValueError, match="dataset_size"):
+        make_objective("beta_tcvae")
+    with pytest.raises(ValueError, match="beta"):
+        vae_loss(-1)
+    with pytest.raises(TypeError, match="needs a VAE"):
+        vae_loss()(torch.nn.Linear(2, 2), torch.zeros(1, 2))
+
+
+def test_training_lowers_the_loss_and_is_reproducible():
+    from aecourse.dsprites import DSpritesGroundTruth
+
+    data = DSpritesGroundTruth(resolution=16)
+    _, x = data.sample(512, 0)
+    x = torch.from_numpy(x)
+
+    def run():
+        torch.manual_seed(0)
+        model = VAE(VAEConfig((1, 16, 16), 4, (64,)))
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        loss_fn = make_objective("beta_vae", beta=2.0)
+        losses = []
+        for step in range(150):
+            batch = x[(step * 64) % 512:(step * 64) % 512 + 64]
+            loss, _ = loss_fn(model, batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return np.mean(losses[:10]), np.mean(losses[-10:])
+
+    first, last = run()
+    assert last < 0.6 * first
+    assert run() == (first, last)
+
+
+def test_checkpoint_rebuilds_a_vae(tmp_path):
+    model = _model()
+    path = save_checkpoint(model, tmp_path / "vae.pt", note="x")
+    loaded, meta = load_checkpoint(path)
+    assert isinstance(loaded, VAE) and loaded.config == model.config and meta == {"note": "x"}
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.allclose(loaded.encode(x), model.encode(x))
