@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh clone:
 #   make lab    create the environment, install, open JupyterLab on course/
-#   make test   create the environment, install, run every test
+#   make test   create the environment, install, run every test (and install Debian's
+#               chromium for the browser tests when it is missing and we may: root + apt)
 # Re-running either reuses .venv (it is rebuilt only when pyproject.toml changes).
 
 # The first Python >= 3.11 found (nbgrader 0.9 needs it); override with PYTHON=...
@@ -13,8 +14,11 @@ TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PYTEST_ARGS ?=
 LAB_ARGS ?=
+# The headless browser tests/test_browser.py drives (Debian's package; Playwright's own
+# browser downloads are never used).
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: lab test env release bench clean
+.PHONY: lab test env browser release bench clean
 
 env: $(STAMP)
 
@@ -37,11 +41,24 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e ".[grade,test]"
 	touch $(STAMP)
 
+# Nothing to do (and no network) when Chromium is already there.
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests (apt-get install chromium)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	        || { echo "error: apt-get install chromium failed; the browser tests need it (or set CHROMIUM=/path/to/chromium)"; exit 1; }; \
+	else \
+	    echo "note: no Chromium at $(CHROMIUM), and installing it needs root and apt-get:"; \
+	    echo "      run 'sudo apt-get install chromium' (Debian/Ubuntu) or set CHROMIUM=/path/to/chromium."; \
+	    echo "      Until then tests/test_browser.py skips (and fails under CI)."; \
+	fi
+
 lab: env
 	$(BIN)/aecourse lab $(LAB_ARGS)
 
-test: env
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: env browser
+	AECOURSE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 release: env
 	$(BIN)/aecourse release
@@ -50,4 +67,4 @@ bench: env
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .cache build *.egg-info src/*.egg-info

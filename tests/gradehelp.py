@@ -110,3 +110,37 @@ def tree_digest(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` -> its bytes (to prove nothing changed)."""
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def renamed_chapter(nb: dict, prefix: str) -> dict:
+    """A copy of a source notebook whose grade ids all carry ``prefix`` (a different chapter)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        meta = nbg(cell)
+        if meta.get("grade_id"):
+            meta["grade_id"] = prefix + meta["grade_id"]
+        cell.pop("id", None)
+    nb["nbformat_minor"] = 4
+    return nb
+
+
+def add_chapter(root: Path, chapter: str, nb: dict) -> Path:
+    """Write ``root/solutions/<chapter>/<chapter>.ipynb`` (call ``release(root)`` afterwards)."""
+    path = Path(root) / "solutions" / chapter / f"{chapter}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return path
+
+
+def digest(paths: list[Path]) -> str:
+    """One sha256 over every file under ``paths`` (names and bytes); missing paths count too."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for top in paths:
+        top = Path(top)
+        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        h.update(f"{top}:{len(files)}\n".encode())
+        for path in files:
+            h.update(str(path).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()

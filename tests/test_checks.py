@@ -243,3 +243,107 @@ FEATURE_CASES = [
 @pytest.mark.parametrize("check,reference,wrong", FEATURE_CASES, ids=lambda v: getattr(v, "__name__", ""))
 def test_feature_checks(check, reference, wrong, capsys):
     test_chapter_check_passes_reference_fails_stub_and_wrong(check, reference, wrong, capsys)
+
+
+# --------------------------------------------------------------------------- 04-disentangle
+def ref_reparameterize(mu, logvar):
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+def ref_kl_to_prior(mu, logvar):
+    from aecourse.vae import gaussian_kl
+    return gaussian_kl(mu, logvar).sum(1)
+
+
+def ref_negative_elbo(x, logits, mu, logvar, beta):
+    from aecourse.vae import bernoulli_reconstruction
+    return (bernoulli_reconstruction(logits, x) + beta * ref_kl_to_prior(mu, logvar)).mean()
+
+
+def ref_total_correlation(z, mu, logvar, n):
+    from aecourse.vae import kl_decomposition
+    return kl_decomposition(z, mu, logvar, n)["tc"]
+
+
+def ref_spearman(values, measured):
+    from scipy.stats import spearmanr
+    return float(spearmanr(values, measured)[0])
+
+
+def tc_without_constants(z, mu, logvar, n):  # disentanglement_lib's form: right gradient, wrong value
+    from aecourse.vae import gaussian_log_density
+    pair = gaussian_log_density(z[:, None], mu[None], logvar[None])
+    return (torch.logsumexp(pair.sum(2), 1) - torch.logsumexp(pair, 1).sum(1)).mean()
+
+
+DISENTANGLE_CASES = [
+    (checks.disentangle.reparameterize, ref_reparameterize, [
+        (lambda mu, logvar: mu + logvar.exp() * torch.randn_like(mu), "spread"),
+        (lambda mu, logvar: mu + torch.exp(0.5 * logvar), "centred|spread"),
+        (lambda mu, logvar: (mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)).detach(), "gradient"),
+    ]),
+    (checks.disentangle.kl_to_prior, ref_kl_to_prior, [
+        (lambda mu, logvar: ref_kl_to_prior(mu, logvar).mean(), "shape"),
+        (lambda mu, logvar: 0.5 * (mu ** 2 + logvar.exp() - logvar).sum(1), "does not match"),
+    ]),
+    (checks.disentangle.negative_elbo, ref_negative_elbo, [
+        (lambda x, logits, mu, logvar, beta: ref_negative_elbo(x, logits, mu, logvar, 1.0), "beta=4"),
+        (lambda x, logits, mu, logvar, beta: torch.nn.functional.binary_cross_entropy_with_logits(logits, x)
+         + beta * ref_kl_to_prior(mu, logvar).mean(), "does not match"),
+    ]),
+    (checks.disentangle.total_correlation, ref_total_correlation, [(tc_without_constants, "does not match")]),
+    (checks.disentangle.traversal_correlation, ref_spearman, [
+        (lambda v, m: float(np.corrcoef(v, m)[0, 1]), "does not match"),
+    ]),
+]
+
+
+@pytest.mark.parametrize("check,reference,wrong", DISENTANGLE_CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_disentangle_checks(check, reference, wrong, capsys):
+    test_chapter_check_passes_reference_fails_stub_and_wrong(check, reference, wrong, capsys)
+
+
+# --------------------------------------------------------------------------- 05-measure
+def ref_discretize(codes, num_bins):
+    from aecourse.disentanglement import histogram_discretize
+    return histogram_discretize(codes, num_bins)
+
+
+def ref_mutual_information(d, factors):
+    from aecourse.disentanglement import discrete_mutual_info
+    return discrete_mutual_info(d, factors)
+
+
+def ref_mig(codes, factors):
+    from aecourse.disentanglement import mig
+    return mig(codes, factors)["mig"]
+
+
+def mig_without_normalising(codes, factors):
+    m = ref_mutual_information(ref_discretize(codes, 20), factors)
+    top = np.sort(m, axis=0)[::-1]
+    return float(np.mean(top[0] - top[1]))
+
+
+def mig_best_only(codes, factors):
+    from aecourse.disentanglement import discrete_entropy
+    m = ref_mutual_information(ref_discretize(codes, 20), factors)
+    return float(np.mean(m.max(0) / discrete_entropy(factors)))
+
+
+MEASURE_CASES = [
+    (checks.measure.discretize, ref_discretize, [
+        (lambda codes, b: np.floor((codes - codes.min()) / np.ptp(codes) * b).astype(int), "differ|rescaling"),
+        (lambda codes, b: ref_discretize(codes, b).astype(float), "integers"),
+    ]),
+    (checks.measure.mutual_information, ref_mutual_information, [
+        (lambda d, f: ref_mutual_information(d, f).T, "shape"),
+        (lambda d, f: ref_mutual_information(d, f) / np.log(2), "does not match"),
+    ]),
+    (checks.measure.mig, ref_mig, [(mig_without_normalising, "does not match"), (mig_best_only, "does not match")]),
+]
+
+
+@pytest.mark.parametrize("check,reference,wrong", MEASURE_CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_measure_checks(check, reference, wrong, capsys):
+    test_chapter_check_passes_reference_fails_stub_and_wrong(check, reference, wrong, capsys)

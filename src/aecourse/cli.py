@@ -60,23 +60,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
     p.set_defaults(func=cmd_release)
 
+    from .grading.intake import DEFAULT_PATTERN
+
     p = sub.add_parser(
-        "grade", help="grade submissions with nbgrader: grade table, per-item scores, feedback",
+        "grade", help="grade a class: grade table with per-item scores and flags, feedback, summary",
         formatter_class=Fmt,
-        description="Grade every <student>/<chapter-id>/<notebook>.ipynb under SUBMISSIONS (a folder or a "
-                    ".zip). Each submission runs in its own sandbox with time and memory limits; a broken "
-                    "one never stops the batch. Writes OUT/grades.csv, OUT/items.csv and "
-                    "OUT/feedback/<student>/<chapter-id>/<notebook>.html.",
-        epilog="example:\n  aecourse grade ~/Downloads/submissions.zip --out graded/ --jobs 2 --timeout 300")
-    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder (or .zip) of <student>/<chapter-id>/ folders")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where grades.csv, items.csv and feedback/ go")
+        description="Grade every submission in SUBMISSIONS (a folder or an LMS .zip) laid out either\n"
+                    "  <student>/<chapter-id>/<notebook>.ipynb       (folders), or\n"
+                    "  <student>_<anything>_<notebook>.ipynb        (one file per student, see --pattern).\n"
+                    "Each submission runs in its own sandbox (own copy, own gradebook copy, no network, limits on "
+                    "time, memory and output); a broken or hostile one never stops the batch. Writes OUT/grades.csv "
+                    "(status, score, per-item scores, flags), OUT/items.csv, OUT/unmapped.csv and "
+                    "OUT/feedback/<student>/<chapter-id>/<notebook>.html. Re-running grades only new or changed "
+                    "submissions. Statuses and flags: README, section 'Grading a class'.",
+        epilog="examples:\n"
+               "  aecourse grade ~/Downloads/submissions.zip --out graded/ --jobs 2 --students roster.csv\n"
+               "  aecourse grade export.zip --out graded/ --chapter 01-dense "
+               "--pattern '(?P<student>[^_]+)_.*\\.ipynb'")
+    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                   help="folder or .zip of <student>/<chapter-id>/ folders or <student>_..._<notebook>.ipynb files")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="where grades.csv, items.csv, unmapped.csv and feedback/ go")
+    p.add_argument("--students", type=Path, metavar="CSV",
+                   help="roster with a header id,name,email: students without a submission get status 'missing'")
+    p.add_argument("--pattern", metavar="REGEX",
+                   help="how LMS file names map to students: a regex with (?P<student>...) and optionally "
+                        "(?P<notebook>...) or (?P<chapter>...) (default: %(default)s)",
+                   default=DEFAULT_PATTERN)
+    p.add_argument("--chapter", metavar="ID", help="chapter of files whose name does not say it (one-assignment exports)")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions graded at once (default: 1)")
     p.add_argument("--timeout", type=float, default=600, metavar="S",
-                   help="wall-clock seconds per submission before it is stopped (default: 600)")
-    p.add_argument("--memory-limit", type=float, default=4.0, metavar="GB",
-                   help="memory per submission, 0 for none (default: 4)")
+                   help="wall-clock seconds per notebook before it is stopped (default: 600)")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="S",
                    help="seconds per cell before it is interrupted (default: nbgrader config, 120)")
+    p.add_argument("--memory-limit", type=float, default=4.0, metavar="GB",
+                   help="memory per submission, 0 for none (default: 4)")
+    p.add_argument("--output-limit", type=float, default=20.0, metavar="MB",
+                   help="notebook output kept per submission, a tenth of it per cell (default: 20)")
+    p.add_argument("--isolation", choices=["auto", "namespace", "uid", "none"], default="auto",
+                   help="sandbox isolation (default: the strongest this machine allows)")
+    p.add_argument("--no-cache", action="store_true", help="grade everything again, even unchanged submissions")
     p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
     p.add_argument("--keep", action="store_true", help="keep the grading sandboxes (debugging)")
     p.set_defaults(func=cmd_grade)
@@ -161,19 +184,25 @@ def cmd_release(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_grade(args: argparse.Namespace, extra: list[str]) -> int:
-    from .grading import grade
+    from .grading import IntakeError, grade
 
     if not args.submissions.exists():
         print(f"error: {args.submissions} does not exist", file=sys.stderr)
         return 2
-    if args.jobs < 1 or args.timeout <= 0 or args.memory_limit < 0:
-        print("error: --jobs must be >= 1, --timeout > 0, --memory-limit >= 0", file=sys.stderr)
+    if args.jobs < 1 or args.timeout <= 0 or args.memory_limit < 0 or args.output_limit <= 0:
+        print("error: --jobs must be >= 1, --timeout > 0, --memory-limit >= 0, --output-limit > 0", file=sys.stderr)
         return 2
     root = _root(args.root)
-    rows = grade(args.submissions, args.out, jobs=args.jobs, timeout=args.timeout,
-                 memory_limit=args.memory_limit or None, root=root,
-                 cell_timeout=args.cell_timeout, keep=args.keep)
-    print(f"wrote {args.out / 'grades.csv'} ({len(rows)} rows), {args.out / 'items.csv'}, {args.out / 'feedback'}/")
+    try:
+        rows = grade(args.submissions, args.out, jobs=args.jobs, timeout=args.timeout,
+                     memory_limit=args.memory_limit or None, root=root, cell_timeout=args.cell_timeout,
+                     keep=args.keep, students=args.students, pattern=args.pattern, chapter=args.chapter,
+                     output_limit=args.output_limit, isolation=args.isolation, cache=not args.no_cache)
+    except (IntakeError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out / 'grades.csv'} ({len(rows)} rows), {args.out / 'items.csv'}, "
+          f"{args.out / 'unmapped.csv'}, {args.out / 'feedback'}/")
     return 0
 
 

@@ -46,7 +46,8 @@ import numpy as np
 import torch
 from scipy import ndimage, stats
 
-__all__ = ["MEASURES", "measure", "thickness", "slant", "area", "length", "monotonicity", "as_image_batch"]
+__all__ = ["MEASURES", "measure", "thickness", "slant", "area", "length", "monotonicity", "as_image_batch",
+           "traversal_measures"]
 
 #: The names of the measures :func:`measure` returns, in order.
 MEASURES: tuple[str, ...] = ("area", "length", "thickness", "slant")
@@ -381,3 +382,44 @@ def monotonicity(values, measured) -> float:
         warnings.simplefilter("ignore")
         return float(stats.spearmanr(a, b).statistic)
 
+
+
+# --------------------------------------------------------------------------- measuring latent traversals
+def traversal_measures(model, bases, dim: int, values, *, names=("thickness", "slant")) -> dict[str, np.ndarray]:
+    """Morphometrics along one latent's traversal, averaged over several starting codes.
+
+    For each base code, latent ``dim`` is set to each of ``values`` (the other
+    latents stay), the codes are decoded and measured; the curves are then
+    averaged over the bases (NaNs from blank images are skipped).
+
+    Parameters
+    ----------
+    model : autoencoder with ``decode``, or a callable ``decode(z) -> images``
+    bases : array or Tensor, shape (b, latent_dim)
+        Starting codes, e.g. the posterior means of ``b`` test images.
+    dim : int
+        The latent to sweep.
+    values : array-like, shape (k,)
+        Absolute values of the swept latent.
+    names : sequence of str
+        Which of :data:`MEASURES` to return.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (k,)
+        The mean measure at each value.
+    """
+    from .viz import traversal_images
+
+    unknown = [n for n in names if n not in MEASURES]
+    if unknown:
+        raise ValueError(f"unknown measure(s) {unknown}; choose from {MEASURES}")
+    values = np.asarray(values, dtype=np.float64)
+    bases = bases.detach().cpu().numpy() if isinstance(bases, torch.Tensor) else np.asarray(bases)
+    if bases.ndim != 2:
+        raise ValueError(f"bases must be (b, latent_dim) codes, got shape {bases.shape}")
+    images = np.concatenate([traversal_images(model, z, dim, values) for z in bases])
+    m = measure(images)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        return {n: np.nanmean(m[n].reshape(len(bases), len(values)), axis=0) for n in names}

@@ -97,10 +97,12 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "dsprites_ae": Recipe("dsprites", "ae", description="deterministic autoencoder, same network as the VAEs"),
-    "dsprites_vae": Recipe("dsprites", "vae", 1.0, description="VAE (beta = 1)"),
-    "dsprites_beta_vae": Recipe("dsprites", "beta_vae", 4.0, description="beta-VAE (Higgins et al. 2017)"),
-    "dsprites_beta_tcvae": Recipe("dsprites", "beta_tcvae", 6.0,
+    "dsprites_ae": Recipe("dsprites", "ae", steps=10000,
+                          description="deterministic autoencoder, same network as the VAEs"),
+    "dsprites_vae": Recipe("dsprites", "vae", 1.0, steps=6000, description="VAE (beta = 1)"),
+    "dsprites_beta_vae": Recipe("dsprites", "beta_vae", 4.0, steps=6000,
+                                description="beta-VAE (Higgins et al. 2017)"),
+    "dsprites_beta_tcvae": Recipe("dsprites", "beta_tcvae", 6.0, steps=16000,
                                   description="beta-TCVAE (Chen et al. 2018), minibatch-weighted sampling"),
     "glyphs_beta_tcvae": Recipe("glyphs", "beta_tcvae", 6.0, latent_dim=8, steps=8000,
                                 description="chapter 04: glyph digits, latents for thickness and slant"),
@@ -196,9 +198,14 @@ def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples:
         out["factor_vae"] = dis.factor_vae_score(data, represent, rng, num_train=2000, num_eval=1000,
                                                  num_variance_estimate=5000)["eval_accuracy"]
         return out
-    codes_test, factors_test = dis.sample_codes(data, represent, 5000, rng, batch_size=1000)
-    out["factor_vae"] = dis.factor_vae_score(data, represent, rng)["eval_accuracy"]
-    out["beta_vae"] = dis.beta_vae_score(data, represent, rng)["eval_accuracy"]
+    # Defaults are disentanglement_lib's at num_samples=10,000; smaller samples scale every count down.
+    frac = num_samples / 10000
+    n = lambda count: max(50, int(count * frac))  # noqa: E731
+    codes_test, factors_test = dis.sample_codes(data, represent, n(5000), rng, batch_size=1000)
+    out["factor_vae"] = dis.factor_vae_score(data, represent, rng, num_train=n(10000), num_eval=n(5000),
+                                             num_variance_estimate=n(10000))["eval_accuracy"]
+    out["beta_vae"] = dis.beta_vae_score(data, represent, rng, num_train=n(10000),
+                                         num_eval=n(5000))["eval_accuracy"]
     d = dis.dci(codes, factors, codes_test, factors_test)
     out.update(dci_disentanglement=d["disentanglement"], dci_completeness=d["completeness"],
                dci_informativeness=d["informativeness_test"])
@@ -270,7 +277,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         torch.set_num_threads(old_threads)
     meta = {"name": name, "recipe": {**asdict(recipe), "hidden": list(recipe.hidden)}, "steps": steps,
             "train_seconds": round(seconds, 1), "history": history, "curve": curve,
-            "torch_version": torch.__version__}
+            "torch_version": str(torch.__version__)}
     return model, meta
 
 
@@ -347,7 +354,7 @@ def verify(directory: str | Path | None = None) -> dict[str, str]:
 
 
 def build(names: list[str] | None = None, *, directory: str | Path | None = None, steps: int | None = None,
-          eval_every: int | None = 1000, progress: bool = True) -> dict:
+          eval_every: int | None = 1000, progress: bool = True, eval_samples: int = 10000) -> dict:
     """Train, evaluate and store zoo models (what ``aecourse zoo train`` runs).
 
     dSprites models are scored with :func:`evaluate_dsprites` on the stored
@@ -360,6 +367,7 @@ def build(names: list[str] | None = None, *, directory: str | Path | None = None
         model, meta = train(name, steps=steps, progress=progress, eval_every=eval_every)
         entry = _save(model, meta, directory)
         if RECIPES[name].dataset == "dsprites":
-            entry = _save(model, meta, directory, metrics=evaluate_dsprites(_load_file(directory, name)))
+            entry = _save(model, meta, directory, metrics=evaluate_dsprites(_load_file(directory, name),
+                                                                             num_samples=eval_samples))
         out[name] = entry
     return out

@@ -32,9 +32,11 @@ def reparameterize(fn) -> None:
     expect(abs(float(std[0]) - 2.0) < 0.05 and abs(float(std[1]) - 0.1) < 0.01,
            f"the spread is wrong (std {std.numpy().round(3)} where (2.0, 0.1) was expected)",
            "sigma = exp(logvar / 2): logvar is the log of the VARIANCE")
+    no_grad_hint = "build z from mu and logvar with torch operations (no .detach(), no numpy)"
+    expect(z.requires_grad, "the sample is cut off from autograd: no gradient can reach mu and logvar", no_grad_hint)
     z.sum().backward()
     expect(mu.grad is not None and logvar.grad is not None and bool(logvar.grad.abs().sum() > 0),
-           "no gradient reaches mu and logvar", "build z from mu and logvar with torch operations (no .detach(), no numpy)")
+           "no gradient reaches mu and logvar", no_grad_hint)
     again = call(fn, mu.detach(), logvar.detach(), name="reparameterize")
     expect(not torch.equal(again, z.detach()), "two calls gave identical samples", "draw fresh noise on every call")
     passed("samples have the right mean and spread, and gradients flow")

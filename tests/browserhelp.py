@@ -1,0 +1,409 @@
+"""Helpers for the tests that run the course where learners meet it.
+
+A real Jupyter server on a free local port (isolated config, data, runtime and
+settings folders, so nothing global changes), the processes it starts tracked
+and stopped, notebook discovery by content, and a way to run a command with
+the network switched off.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTIONS = REPO / "solutions"
+ARTIFACTS = REPO / "artifacts"
+CHROMIUM = Path(os.environ.get("AECOURSE_CHROMIUM", "/usr/bin/chromium"))
+
+# JupyterLab user settings every test server starts with:
+# - no "Would you like to receive official Jupyter news?" toast, no update check (both
+#   would also try the network);
+# - every cell attached to the DOM (the default "contentVisibility" windowing may leave
+#   off-screen cells unrendered, and the tests read every cell's prompt and outputs).
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+        {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    # Save the live widgets' state into the notebook, so a test can tell a widget that should
+    # show (its model is alive) from one closed on purpose (a finished tqdm bar).
+    "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True},
+}
+
+
+def in_ci() -> bool:
+    """True under CI (``CI`` set, as .ci/run's caller does), where missing tools are failures."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def missing_tool(message: str) -> None:
+    """Fail under CI (``make test`` installs the tool there), skip with the message elsewhere."""
+    if in_ci() or os.environ.get("AECOURSE_REQUIRE_BROWSER"):
+        pytest.fail(message + " (CI=true: this is a failure, not a skip)", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- notebooks
+def notebook_code(path: Path) -> str:
+    """All code-cell sources of a notebook, joined (for discovery by content)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                     for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def solution_notebooks() -> list[Path]:
+    return sorted(SOLUTIONS.glob("*/*.ipynb"))
+
+
+def notebooks_matching(pattern: str) -> list[Path]:
+    """Solutions notebooks whose code matches the regular expression ``pattern``."""
+    rx = re.compile(pattern)
+    return [p for p in solution_notebooks() if rx.search(notebook_code(p))]
+
+
+def chapter_id(path: Path) -> str:
+    return path.parent.name
+
+
+def fresh_copy(src: Path, dest_dir: Path) -> Path:
+    """Copy a notebook with outputs and execution counts cleared (so every prompt starts empty)."""
+    nb = json.loads(src.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    nb.get("metadata", {}).pop("widgets", None)  # no stale widget state
+    dest = dest_dir / src.name
+    dest.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return dest
+
+
+# --------------------------------------------------------------------------- processes
+def descendants(pid: int) -> list[int]:
+    """All live descendants of ``pid`` (children first), from /proc. Kernels run in their
+    own sessions, so killing the server's process group alone would miss them."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        ppid = int(text[text.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is as good as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_tree(proc: subprocess.Popen, grace: float = 10.0) -> list[int]:
+    """SIGTERM ``proc`` and every descendant, SIGKILL what is left after ``grace`` s.
+    Returns the pids that had to be killed."""
+    pids = descendants(proc.pid)
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    pids += [p for p in descendants(proc.pid) if p not in pids]
+    killed = []
+    for pid in [proc.pid, *pids]:
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and any(alive(p) for p in [proc.pid, *pids]):
+        time.sleep(0.1)
+    for pid in [proc.pid, *pids]:
+        if alive(pid):
+            killed.append(pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+    return killed
+
+
+def isolated_env(base: Path, **extra: str) -> dict[str, str]:
+    """Environment for a Jupyter server or kernel whose config, data, runtime, settings,
+    workspaces and IPython folders all live under ``base`` (nothing global changes)."""
+    env = os.environ.copy()
+    dirs = {
+        "JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data", "JUPYTER_RUNTIME_DIR": "runtime",
+        "JUPYTERLAB_SETTINGS_DIR": "lab-settings", "JUPYTERLAB_WORKSPACES_DIR": "lab-workspaces",
+        "IPYTHONDIR": "ipython",
+    }
+    for var, sub in dirs.items():
+        (base / sub).mkdir(parents=True, exist_ok=True)
+        env[var] = str(base / sub)
+    for rel, value in LAB_SETTINGS.items():
+        path = base / "lab-settings" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value, indent=2))
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", JUPYTER_PLATFORM_DIRS="1")
+    env.pop("JUPYTER_PREFER_ENV_PATH", None)
+    env.update(extra)
+    return env
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+class JupyterServer:
+    """``python -m jupyterlab`` (JupyterLab 4 and Notebook 7 on one server) on a free port
+    with a random token, isolated folders, logging to ``base/server.log``."""
+
+    def __init__(self, root_dir: Path, base: Path, python: str = sys.executable):
+        self.root_dir, self.base, self.python = Path(root_dir), Path(base), python
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.env = isolated_env(self.base)
+        self.log_path = self.base / "server.log"
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        cmd = [self.python, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+               f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root_dir}",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")
+        return cmd
+
+    def start(self, timeout: float = 90.0) -> "JupyterServer":
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.command(), cwd=self.root_dir, env=self.env, stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the Jupyter server exited with status {self.proc.returncode} before it "
+                                   f"served /api/status; its log ends:\n{self.log_tail()}")
+            try:
+                status, _ = http_get(self.api("status"), timeout=2)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the Jupyter server did not answer /api/status within {timeout:.0f} s; "
+                                   f"its log ends:\n{self.log_tail()}")
+            time.sleep(0.3)
+
+    def api(self, path: str) -> str:
+        return f"{self.url}/api/{path}?token={self.token}"
+
+    def page(self, path: str) -> str:
+        """URL of a page (``lab/tree/x.ipynb``, ``notebooks/x.ipynb``) with the token."""
+        return f"{self.url}/{path}?token={self.token}"
+
+    def contents(self, rel: str) -> dict:
+        status, body = http_get(self.api(f"contents/{rel}") + "&content=1")
+        if status != 200:
+            raise RuntimeError(f"GET /api/contents/{rel} answered {status}: {body[:300]!r}")
+        return json.loads(body)
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> list[int]:
+        if self.proc is None:
+            return []
+        killed = stop_tree(self.proc)
+        self.proc = None
+        return killed
+
+    def __enter__(self) -> "JupyterServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- no network
+NET_GUARD = '''\
+"""Installed by the offline tests: every socket to a non-loopback address fails."""
+import ipaddress, socket
+
+_real_connect, _real_connect_ex, _real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+
+def _local(host):
+    if host in ("localhost", "", None):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+def _check(address):
+    if isinstance(address, tuple) and not _local(address[0]):
+        raise OSError(101, f"network disabled by the offline test: connect to {address[0]!r}")
+
+def connect(self, address):
+    _check(address)
+    return _real_connect(self, address)
+
+def connect_ex(self, address):
+    _check(address)
+    return _real_connect_ex(self, address)
+
+def getaddrinfo(host, *args, **kwargs):
+    if isinstance(host, bytes):
+        host = host.decode()
+    if not _local(host):
+        raise socket.gaierror(socket.EAI_NONAME, f"network disabled by the offline test: {host!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
+'''
+
+
+# Brings the loopback interface of a fresh network namespace up (it starts down; Jupyter's kernels
+# talk to their clients over 127.0.0.1), then replaces itself with the command in argv[1:].
+# SIOCGIFFLAGS / SIOCSIFFLAGS with IFF_UP, so no `ip` binary (iproute2) is needed.
+LOOPBACK_UP_THEN_EXEC = """\
+import fcntl, os, socket, struct, sys
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    flags = struct.unpack("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH", b"lo", 0))[:18])[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 0x1))
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+
+
+def _unshared(cmd: list[str]) -> list[str]:
+    return ["unshare", "-n", sys.executable, "-c", LOOPBACK_UP_THEN_EXEC, *cmd]
+
+
+@functools.lru_cache(maxsize=1)
+def can_unshare_net() -> bool:
+    """Whether ``unshare -n`` works here (root, or a kernel that allows user namespaces)."""
+    if not shutil.which("unshare"):
+        return False
+    try:
+        return subprocess.run(_unshared(["true"]), capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def offline_command(cmd: list[str], env: dict[str, str], guard_dir: Path) -> tuple[list[str], dict[str, str], str]:
+    """``cmd`` rewritten to run with no network: in a fresh network namespace with only the
+    loopback interface up (``unshare -n``) where possible, else with a sitecustomize socket
+    guard (Python processes only; ``AECOURSE_OFFLINE=guard`` forces it, to test it). Returns
+    (command, env, how)."""
+    if os.environ.get("AECOURSE_OFFLINE") != "guard" and can_unshare_net():
+        return _unshared(cmd), env, "unshare -n (own network namespace)"
+    guard_dir.mkdir(parents=True, exist_ok=True)
+    (guard_dir / "sitecustomize.py").write_text(NET_GUARD)
+    env = dict(env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(guard_dir), env.get("PYTHONPATH", "")) if p)
+    return cmd, env, "a sitecustomize socket guard"
+
+
+# --------------------------------------------------------------------------- executing notebooks
+# Run by another interpreter (a fresh Binder venv, or the project's venv with no network): executes
+# notebooks with nbclient, one kernel each, and writes one JSON record per notebook. A first cell
+# prints the kernel's sys.prefix, so the caller can check which environment really ran them.
+NB_RUNNER = """\
+import json, os, sys, time
+import nbformat
+from nbclient import NotebookClient
+
+out, paths = sys.argv[1], sys.argv[2:]
+results = []
+for path in paths:
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys as _s; print('KERNEL_PREFIX=' + _s.prefix)"))
+    start, error = time.monotonic(), None
+    try:
+        NotebookClient(nb, timeout=int(os.environ.get("NB_CELL_TIMEOUT", "600")), kernel_name="python3",
+                       resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
+    except Exception as err:  # CellExecutionError carries the cell and its traceback
+        error = f"{type(err).__name__}: {err}"[-4000:]
+    first = "".join(o.get("text", "") for o in nb.cells[0].get("outputs", []))
+    prefix = first.split("KERNEL_PREFIX=", 1)[-1].strip() if "KERNEL_PREFIX=" in first else None
+    results.append({"path": path, "seconds": round(time.monotonic() - start, 1), "error": error,
+                    "kernel_prefix": prefix})
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+"""
+
+
+def execute_notebooks(python: str, notebooks: list[Path], work: Path, env: dict[str, str],
+                      wrap=None, timeout: float = 900) -> list[dict]:
+    """Execute copies of ``notebooks`` under ``work`` with ``python`` (its nbclient and its ``python3``
+    kernel); ``wrap(cmd, env) -> (cmd, env)`` may rewrite the command (no network). Returns the records."""
+    work.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for nb in notebooks:
+        (work / nb.parent.name).mkdir(exist_ok=True)
+        copies.append(fresh_copy(nb, work / nb.parent.name))
+    runner, out = work / "nb_runner.py", work / "results.json"
+    runner.write_text(NB_RUNNER)
+    cmd = [python, str(runner), str(out), *map(str, copies)]
+    if wrap is not None:
+        cmd, env = wrap(cmd, env)
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_tree(proc)  # the runner and its kernels
+        stdout, stderr = proc.communicate()
+        stderr += f"\n(stopped after {timeout:.0f} s)"
+    if not out.is_file() or len(json.loads(out.read_text())) != len(copies):
+        raise RuntimeError(f"the notebook runner stopped early (status {proc.returncode}):\n"
+                           f"{stdout[-2000:]}\n{stderr[-3000:]}")
+    return json.loads(out.read_text())

@@ -1,0 +1,385 @@
+"""Hostile and broken submissions: each ends with the row it deserves, and nothing else changes.
+
+One batch (``hostile``) grades every hostile case of ``hostile_cases`` with an
+honest submission before and after each (students sort as ``00-honest-full``,
+``01-loop``, ``02-honest-partial``, ...; jobs=2, so hostile ones also run next
+to honest ones).  The honest notebooks are graded alone first (``alone``); they
+must get exactly the same per-item scores in the hostile batch.  The fixture
+course is the mini course (tests/fixtures/minicourse, 99-mini: test_square 2
+points, test_q1 1, test_blank 1) plus ``98-other``, a second chapter with other
+grade ids (for "a notebook from another chapter").
+
+Expected scores are what the honest parts of each submission earn.  Cases that
+need real isolation (writing outside the sandbox, reading other students' work,
+kill(-1), raw sockets) run only where ``isolation_level()`` is not ``none``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import select
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from aecourse.grading import grade, isolation_level
+from aecourse.release import release
+from conftest import REPO, copy_minicourse
+from gradehelp import (
+    add_chapter,
+    digest,
+    load,
+    partial,
+    read_csv,
+    renamed_chapter,
+    submit,
+    tree_digest,
+    with_cell,
+    without_cells,
+)
+
+MINI, OTHER = "99-mini", "98-other"
+TIMEOUT = 45        # whole notebook; an honest one takes ~5 s, ~15 s on a busy machine
+CELL_TIMEOUT = 12
+MEMORY_GB = 1
+LEVEL = isolation_level()
+ISOLATED = LEVEL != "none"
+TOKEN = uuid.uuid4().hex[:10]          # names the files the writer tries to create
+SECRET = "SECRET-" + uuid.uuid4().hex  # only in honest submissions: the reader looks for it
+# what the repository must still be after grading (paths other engineers are not editing)
+REPO_PATHS = [REPO / "autograder", REPO / "src" / "aecourse" / "grading", REPO / "tests" / "fixtures",
+              REPO / "tests" / "gradehelp.py"]  # not README.md etc.: others edit them meanwhile
+
+LOOP_IGNORING_INTERRUPTS = '''answer_q1 = "b"
+while True:
+    try:
+        while True:
+            pass
+    except BaseException:
+        pass
+'''
+TRAINING_FOR_AN_HOUR = '''blank_1 = "compress"
+import time
+for epoch in range(3600):   # "training" one epoch a second
+    time.sleep(1)
+'''
+MEMORY_BOMB = '''answer_q1 = "b"
+def bomb():
+    hog = []
+    while True:
+        hog.append(bytearray(64 * 2**20))
+bomb()
+'''
+KILL_THE_KERNEL = "import os\nos._exit(0)"
+KILL_EVERYTHING = '''import os, signal
+for pid in (os.getppid(), -1):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError as err:
+        print(err)
+os.kill(os.getpid(), signal.SIGKILL)
+'''
+PRINT_MEGABYTES = '''blank_1 = "compress"
+print("x" * (30 * 2**20))
+for i in range(200_000):
+    print(i, "spam spam spam")
+'''
+WRITE_TO_FD = '''blank_1 = "compress"
+import os
+os.write(1, b"y" * (96 * 2**20))
+'''
+MONKEYPATCH = '''import builtins
+builtins.open = open
+public_check = lambda *args, **kwargs: None   # make the public check pass whatever
+def square(x):
+    return 0
+'''
+
+
+def writer(course: Path, subs: Path, out: Path) -> str:
+    """Tries to create or open for writing files outside its sandbox; answers "b" only if all fail."""
+    create = [course / "solutions" / MINI / f"pwned-{TOKEN}.txt", course / f"pwned-{TOKEN}.txt",
+              course / "autograder" / f"pwned-{TOKEN}.txt", REPO / f"pwned-{TOKEN}.txt",
+              REPO / "autograder" / f"pwned-{TOKEN}.txt", REPO / "src" / "aecourse" / f"pwned_{TOKEN}.py",
+              subs / "00-honest-full" / MINI / f"pwned-{TOKEN}.txt", out / f"pwned-{TOKEN}.txt"]
+    reopen = [course / "solutions" / MINI / f"{MINI}.ipynb", course / "autograder" / "nbgrader_config.py",
+              REPO / "autograder" / "nbgrader_config.py", subs / "00-honest-full" / MINI / f"{MINI}.ipynb"]
+    return f'''import os
+hits = []
+for path in {[str(p) for p in create]!r} + ["../" * 12 + "pwned-{TOKEN}.txt"]:
+    try:
+        with open(path, "x") as fh:
+            fh.write("pwned")
+        hits.append(path)
+    except OSError:
+        pass
+for path in {[str(p) for p in reopen]!r}:
+    try:
+        with open(path, "a"):   # opening is enough to prove it could write; nothing is written
+            hits.append(path)
+    except OSError:
+        pass
+print("writable:", hits)
+answer_q1 = "b" if not hits else "a"
+'''
+
+
+def reader(course: Path, subs: Path, out: Path) -> str:
+    """Looks everywhere for another student's secret or the hidden tests; answers "b" only if it finds none."""
+    return f'''import glob, os
+own = os.path.dirname(os.environ["HOME"])   # its own sandbox: fair game
+marks = ["SEC" + "RET-", "hidden-test-" + "marker"]
+patterns = [{str(subs)!r} + "/**/*", {str(out)!r} + "/**/*", {str(course)!r} + "/solutions/**/*",
+            "/tmp/aecourse-grade-*/**/*.ipynb", "/tmp/**/submitted/**/*.ipynb", "/proc/*/cwd/**/*.ipynb",
+            "/proc/*/root/tmp/**/*.ipynb"]
+found = []
+for pattern in patterns:
+    for path in glob.glob(pattern, recursive=True)[:2000]:
+        real = os.path.realpath(path)
+        if real.startswith(own + os.sep) or not os.path.isfile(path):
+            continue
+        try:
+            with open(path, errors="replace") as fh:
+                text = fh.read(2_000_000)
+        except OSError:
+            continue
+        if any(m in text for m in marks):
+            found.append(path)
+for pid in os.listdir("/proc"):
+    try:
+        with open(f"/proc/{{pid}}/environ", "rb") as fh:
+            if b"SEC" + b"RET-" in fh.read():
+                found.append(pid)
+    except OSError:
+        pass
+print("found:", found[:5])
+answer_q1 = "b" if not found else "a"
+'''
+
+
+def networker(port: int) -> str:
+    raw = "import _socket\ns = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)\ns.settimeout(3)\n" \
+          f"s.connect(('127.0.0.1', {port}))\n" if LEVEL == "namespace" else "raise OSError('not tried')\n"
+    return f'''import socket, urllib.request
+reached = []
+for attempt in ("socket", "raw", "http", "dns"):
+    try:
+        if attempt == "socket":
+            socket.create_connection(("127.0.0.1", {port}), timeout=3)
+        elif attempt == "raw":
+{"".join("            " + line + chr(10) for line in raw.splitlines())}        elif attempt == "http":
+            urllib.request.urlopen("http://example.com", timeout=3)
+        else:
+            socket.getaddrinfo("example.com", 80)
+            socket.create_connection(("example.com", 80), timeout=3)
+        reached.append(attempt)
+    except OSError:
+        pass
+print("reached:", reached)
+answer_q1 = "b" if not reached else "a"
+'''
+
+
+def honest_kinds(source: dict, release_nb: dict) -> dict[str, dict]:
+    """Three honest notebooks (4, 2 and 2 points), each carrying the secret the reader hunts for."""
+    def secret(nb):
+        return with_cell(nb, "ex_blank", 'blank_1 = "compress"  # ' + SECRET) if nb is source else nb
+    full = secret(source)
+    part = partial(source, release_nb, {"ex_square"})
+    quiz = with_cell(partial(source, release_nb, {"ex_q1", "ex_blank"}), "ex_blank",
+                     'blank_1 = "compress"  # ' + SECRET)
+    return {"honest-full": full, "honest-partial": part, "honest-quiz": quiz}
+
+
+def hostile_cases(source: dict, release_nb: dict, other: dict, course: Path, subs: Path, out: Path,
+                  port: int) -> dict[str, tuple]:
+    """name -> (notebook / raw text / bytes, status, score, flags that must be set, detail substring)."""
+    tampered = with_cell(with_cell(source, "ex_square", "def square(x):\n    return x * abs(x)"), "test_square", "pass")
+    for cell in tampered["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id") in ("test_square", "test_q1"):
+            meta["points"] = 100
+    tampered["cells"].append({"cell_type": "code", "execution_count": None, "outputs": [], "source": "pass",
+                              "metadata": {"nbgrader": {"grade": True, "grade_id": "bonus", "points": 100,
+                                                        "locked": False, "solution": False, "schema_version": 3}}})
+    cases = {
+        "loop": (with_cell(source, "ex_q1", LOOP_IGNORING_INTERRUPTS), "timeout", 0, {"timeout", "cell_timeout"},
+                 "ignored the interrupt"),
+        "training": (with_cell(source, "ex_blank", TRAINING_FOR_AN_HOUR), "graded", 4, {"cell_timeout"},
+                     "per-cell time limit"),
+        "membomb": (with_cell(source, "ex_q1", MEMORY_BOMB), "graded", 4, {"memory_error"}, "MemoryError"),
+        "exit": (with_cell(source, "ex_blank", KILL_THE_KERNEL), "crashed", 0, set(), "kernel died"),
+        "tamper": (tampered, "graded", 2, {"edited_locked", "edited_metadata", "foreign_metadata"},
+                   "edited locked cell(s) test_square"),
+        "deleter": (without_cells(source, {"test_square", "ex_q1", "test_q1"}), "graded", 3, {"deleted_cells"},
+                    "deleted cell(s) test_square, ex_q1, test_q1 (added back)"),
+        "garbage": ("this is { not json", "invalid", 0, set(), "not valid JSON"),
+        "binary": (b"\x89PNG\r\n\x1a\n\x00\xff\xfe" * 100, "invalid", 0, set(), "not text"),
+        "jsonlist": ("[1, 2, 3]", "invalid", 0, set(), "not a notebook"),
+        "nbformat3": (json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}),
+                      "invalid", 0, set(), "not a notebook"),
+        "otherchapter": (other, "wrong_chapter", 0, {"wrong_chapter"}, f"notebook of chapter {OTHER}"),
+        "printer": (with_cell(source, "ex_blank", PRINT_MEGABYTES), "graded", 4, {"output_limit"}, "output"),
+        "fdwriter": (with_cell(source, "ex_blank", WRITE_TO_FD), None, None, {"output_limit"}, "output"),
+        "patcher": (with_cell(source, "ex_square", MONKEYPATCH), "graded", 2, {"suspicious_code"}, "public_check"),
+        "network": (with_cell(source, "ex_q1", networker(port)), "graded", 4, {"network"}, "refused"),
+    }
+    if ISOLATED:
+        cases["writer"] = (with_cell(source, "ex_q1", writer(course, subs, out)), "graded", 4, {"suspicious_code"},
+                           "reaches outside its folder")
+        cases["reader"] = (with_cell(source, "ex_q1", reader(course, subs, out)), "graded", 4, {"suspicious_code"},
+                           "reaches outside its folder")
+        cases["killer"] = (with_cell(source, "ex_q1", KILL_EVERYTHING), "crashed", 0, set(), "")
+    return cases
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    root = copy_minicourse(tmp_path_factory.mktemp("hostile-course"))
+    add_chapter(root, OTHER, renamed_chapter(load(root / "solutions" / MINI / f"{MINI}.ipynb"), "other_"))
+    release(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory, course) -> dict:
+    """The honest notebooks graded on their own: the reference scores."""
+    tmp = tmp_path_factory.mktemp("alone")
+    source = load(course / "solutions" / MINI / f"{MINI}.ipynb")
+    release_nb = load(course / "course" / MINI / f"{MINI}.ipynb")
+    for kind, nb in honest_kinds(source, release_nb).items():
+        submit(tmp / "subs", kind, MINI, nb)
+    rows = grade(tmp / "subs", tmp / "out", jobs=2, timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT,
+                 memory_limit=MEMORY_GB, root=course, progress=False)
+    return {r.student: r for r in rows}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, course, alone) -> dict:
+    tmp = tmp_path_factory.mktemp("hostile")
+    subs, out = tmp / "subs", tmp / "out"
+    source = load(course / "solutions" / MINI / f"{MINI}.ipynb")
+    release_nb = load(course / "course" / MINI / f"{MINI}.ipynb")
+    other = load(course / "solutions" / OTHER / f"{OTHER}.ipynb")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    cases = hostile_cases(source, release_nb, other, course, subs, out, port)
+    honest = honest_kinds(source, release_nb)
+    kinds = list(honest)
+    names: dict[str, str] = {}     # student -> case name or honest kind
+    n = 0
+    for i, case in enumerate(cases):
+        names[f"{n:02d}-{kinds[i % 3]}"] = kinds[i % 3]
+        names[f"{n + 1:02d}-{case}"] = case
+        n += 2
+    names[f"{n:02d}-{kinds[len(cases) % 3]}"] = kinds[len(cases) % 3]
+    for student, what in names.items():
+        submit(subs, student, MINI, honest[what] if what in honest else cases[what][0])
+    before = {"course": tree_digest(course), "subs": tree_digest(subs), "repo": digest(REPO_PATHS),
+              "repo_top": sorted(p.name for p in REPO.iterdir())}
+    out.mkdir()
+    rows = grade(subs, out, jobs=2, timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, memory_limit=MEMORY_GB,
+                 root=course, progress=False)
+    ready, _, _ = select.select([listener], [], [], 0)
+    connected = bool(ready)
+    listener.close()
+    return {"rows": {r.student: r for r in rows}, "names": names, "cases": cases, "honest": honest,
+            "before": before, "course": course, "subs": subs, "out": out, "connected": connected}
+
+
+CASES = ["loop", "training", "membomb", "exit", "tamper", "deleter", "garbage", "binary", "jsonlist",
+         "nbformat3", "otherchapter", "printer", "fdwriter", "patcher", "network", "writer", "reader", "killer"]
+
+
+def row_of(hostile: dict, case: str):
+    if case not in hostile["cases"]:
+        pytest.skip(f"{case} needs sandbox isolation (namespace or uid); this machine has none")
+    student = next(s for s, what in hostile["names"].items() if what == case)
+    return hostile["rows"][student]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_hostile_case_gets_its_row(hostile, case):
+    row = row_of(hostile, case)
+    _, status, score, flags, detail = hostile["cases"][case]
+    if status is not None:
+        assert (row.status, row.score) == (status, score), row.detail
+    assert row.max_score == 4, row.detail
+    assert flags <= set(row.flags), (row.flags, row.detail)
+    assert detail in row.detail
+    assert row.review, "every hostile row needs a human look"
+    assert sum(i.score for i in row.items) == row.score
+    assert all(0 <= i.score <= i.max_score for i in row.items)
+
+
+@pytest.mark.slow
+def test_output_written_to_the_terminal_is_bounded(hostile):
+    """Output written straight to fd 1 either reaches the notebook (and is cut) or stops the sandbox."""
+    row = row_of(hostile, "fdwriter")
+    assert (row.status, row.score) in {("graded", 4), ("crashed", 0)}, row.detail
+    assert "output_limit" in row.flags
+
+
+@pytest.mark.slow
+def test_honest_neighbours_score_as_alone(hostile, alone):
+    honest = [(s, kind) for s, kind in hostile["names"].items() if kind in hostile["honest"]]
+    assert len(honest) == len(hostile["cases"]) + 1
+    for student, kind in honest:
+        row, ref = hostile["rows"][student], alone[kind]
+        assert row.status == ref.status == "graded", (student, row.detail)
+        assert [(i.grade_id, i.score) for i in row.items] == [(i.grade_id, i.score) for i in ref.items], student
+        assert not row.flags, (student, row.flags, row.detail)
+    assert [alone[k].score for k in ("honest-full", "honest-partial", "honest-quiz")] == [4, 2, 2]
+
+
+@pytest.mark.slow
+def test_one_row_per_submission(hostile):
+    assert set(hostile["rows"]) == set(hostile["names"])
+    csv_rows = read_csv(hostile["out"] / "grades.csv")
+    assert sorted(r["student"] for r in csv_rows) == sorted(hostile["names"])
+    by_student = {r["student"]: r for r in csv_rows}
+    for student, row in hostile["rows"].items():
+        assert by_student[student]["status"] == row.status
+        assert by_student[student]["flags"].split() == row.flags
+
+
+@pytest.mark.slow
+def test_nothing_outside_changed(hostile):
+    before = hostile["before"]
+    assert tree_digest(hostile["course"]) == before["course"]
+    assert tree_digest(hostile["subs"]) == before["subs"]
+    assert digest(REPO_PATHS) == before["repo"]
+    assert sorted(p.name for p in REPO.iterdir()) == before["repo_top"]
+    leftovers = [p for top in (hostile["course"], hostile["subs"], hostile["out"], REPO / "autograder",
+                               REPO / "src" / "aecourse", Path("/tmp")) for p in top.glob(f"**/*{TOKEN}*")]
+    assert leftovers == []
+    assert not list(hostile["out"].rglob("gradebook.db"))
+
+
+@pytest.mark.slow
+def test_network_got_no_connection(hostile):
+    row = row_of(hostile, "network")
+    assert not hostile["connected"], "a submission reached a socket listening on the grader's machine"
+    assert "reached: []" not in row.detail  # the cell's own print is not in the detail; its score says it
+    assert row.score == 4
+
+
+@pytest.mark.slow
+def test_printing_megabytes_keeps_feedback_small(hostile):
+    row = row_of(hostile, "printer")
+    html = hostile["out"] / row.feedback
+    assert html.is_file() and html.stat().st_size < 6 * 2**20
+    assert "output over the limit" in html.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_no_stray_processes(hostile):
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "ipykernel_launcher" not in ps or not re.search(r"aecourse-grade-\w+/sub-", ps)
