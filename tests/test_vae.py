@@ -131,13 +131,13 @@ def test_objectives_logs_and_beta():
     torch.manual_seed(0)
     l4, logs4 = vae_loss(4.0)(model, x)
     assert logs1.keys() == {"recon", "kl"}
-    assert math.isclose(float(l4 - l1), 3 * logs1["kl"], rel_tol=1e-4)  # same noise: only beta differs
+    assert math.isclose((l4 - l1).item(), 3 * logs1["kl"], rel_tol=1e-4)  # same noise: only beta differs
     loss, logs = ae_loss()(model, x)
-    assert set(logs) == {"recon"} and math.isclose(float(loss), logs["recon"], rel_tol=1e-6)
+    assert set(logs) == {"recon"} and math.isclose(loss.item(), logs["recon"], rel_tol=1e-6)
     loss, logs = beta_tcvae_loss(6.0, dataset_size=1000)(model, x)
     assert {"recon", "kl", "mi", "tc", "dwkl"} <= set(logs)
     expected = logs["recon"] + logs["mi"] + 6 * logs["tc"] + logs["dwkl"]
-    assert math.isclose(float(loss), expected, rel_tol=1e-4, abs_tol=1e-3)
+    assert math.isclose(loss.item(), expected, rel_tol=1e-4, abs_tol=1e-3)
 
 
 def test_objective_errors():
