@@ -235,6 +235,16 @@ def _check_vae(model) -> None:
         )
 
 
+def _sampled_elbo_terms(model, x):
+    """Encode, sample once, decode: ``(mu, logvar, z, recon, kl)`` with batch-mean recon and KL."""
+    _check_vae(model)
+    mu, logvar = model.posterior(x)
+    z = reparameterize(mu, logvar)
+    recon = bernoulli_reconstruction(model.decode_logits(z), x).mean()
+    kl = gaussian_kl(mu, logvar).sum(1).mean()
+    return mu, logvar, z, recon, kl
+
+
 def ae_loss() -> LossFn:
     """Reconstruction only, decoding the encoder mean: a deterministic autoencoder.
 
@@ -263,11 +273,7 @@ def vae_loss(beta: float = 1.0) -> LossFn:
         raise ValueError(f"beta must be >= 0, got {beta}")
 
     def loss_fn(model, x):
-        _check_vae(model)
-        mu, logvar = model.posterior(x)
-        z = reparameterize(mu, logvar)
-        recon = bernoulli_reconstruction(model.decode_logits(z), x).mean()
-        kl = gaussian_kl(mu, logvar).sum(1).mean()
+        _, _, _, recon, kl = _sampled_elbo_terms(model, x)
         return recon + beta * kl, {"recon": recon.item(), "kl": kl.item()}
 
     return loss_fn
@@ -285,13 +291,9 @@ def beta_tcvae_loss(beta: float = 6.0, *, dataset_size: int, alpha: float = 1.0,
         raise ValueError(f"beta, alpha and gamma must be >= 0, got {beta}, {alpha}, {gamma}")
 
     def loss_fn(model, x):
-        _check_vae(model)
-        mu, logvar = model.posterior(x)
-        z = reparameterize(mu, logvar)
-        recon = bernoulli_reconstruction(model.decode_logits(z), x).mean()
+        mu, logvar, z, recon, kl = _sampled_elbo_terms(model, x)
         parts = kl_decomposition(z, mu, logvar, dataset_size)
         loss = recon + alpha * parts["mi"] + beta * parts["tc"] + gamma * parts["dwkl"]
-        kl = gaussian_kl(mu, logvar).sum(1).mean()
         return loss, {"recon": recon.item(), "kl": kl.item(), **{k: v.item() for k, v in parts.items()}}
 
     return loss_fn

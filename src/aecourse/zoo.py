@@ -31,7 +31,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +84,10 @@ class Recipe:
     hidden: tuple[int, ...] = (512, 256)
     train_size: int = 60000
     description: str = ""
+
+    def as_dict(self) -> dict:
+        """Plain JSON-able fields (what manifests and checkpoints store)."""
+        return {**asdict(self), "hidden": list(self.hidden)}
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
@@ -275,7 +279,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         model.eval()
     finally:
         torch.set_num_threads(old_threads)
-    meta = {"name": name, "recipe": {**asdict(recipe), "hidden": list(recipe.hidden)}, "steps": steps,
+    meta = {"name": name, "recipe": recipe.as_dict(), "steps": steps,
             "train_seconds": round(seconds, 1), "history": history, "curve": curve,
             "torch_version": str(torch.__version__)}
     return model, meta
@@ -330,7 +334,7 @@ def load(name: str, *, retrain: bool = False, progress: bool = True) -> VAE:
         return _load_file(WEIGHTS_DIR, name)
     cache = cache_dir()
     entry = manifest(cache).get(name)
-    if entry is not None and entry["recipe"] == {**asdict(recipe), "hidden": list(recipe.hidden)}:
+    if entry is not None and entry["recipe"] == recipe.as_dict():
         try:
             return _load_file(cache, name)
         except (CheckpointError, ZooError):
