@@ -350,3 +350,127 @@ def traversal_grid(model, z0, *, dims: Sequence[int] | None = None, span: tuple[
     rows = [traversal_images(model, base[0], d, values, image_shape=image_shape) for d in dims]
     return image_grid(np.concatenate(rows), nrow=len(dims), titles=[f"{v:+.2g}" for v in values],
                       row_labels=[labels[d] for d in dims], size=size)
+
+
+# --------------------------------------------------------------------------- interventional assays (06-interventions)
+__all__ += ["response_heatmap", "response_map_figure"]
+
+
+def _numpy_matrix(matrix, name: str) -> np.ndarray:
+    if isinstance(matrix, torch.Tensor):
+        matrix = matrix.detach().cpu().double().numpy()
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.size == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {matrix.shape}")
+    return matrix
+
+
+def _labels(names, count: int, default: str, what: str) -> list[str]:
+    if names is None:
+        return [f"{default}{i}" for i in range(count)]
+    names = [str(n) for n in names]
+    if len(names) != count:
+        raise ValueError(f"{what} has {len(names)} entries for {count} {'rows' if what == 'row_names' else 'columns'}; "
+                         "give one name each")
+    return names
+
+
+def response_heatmap(matrix, *, ax=None, title: str = "", row_label: str = "intervention on latent",
+                     col_label: str = "response of latent", row_names: Sequence[str] | None = None,
+                     col_names: Sequence[str] | None = None, annotate: bool = True):
+    """A response matrix as a heatmap: rows are interventions, columns responses.
+
+    Parameters
+    ----------
+    matrix : array or Tensor, shape (rows, d), non-negative
+        :func:`aecourse.interventions.response_matrix` (d, d), or a
+        conditioned response matrix (factors, d): then pass the factor names
+        as ``row_names`` and e.g. ``row_label="factor traversed"``.
+    ax : matplotlib Axes, optional
+        Draw into it (part of a larger figure); the figure is then left open.
+    title, row_label, col_label : str
+    row_names, col_names : sequence of str, optional
+        Tick labels (default ``z0, z1, ...``).
+    annotate : bool
+        Write each value in its cell.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    mat = _numpy_matrix(matrix, "matrix")
+    rows, cols = mat.shape
+    row_names = _labels(row_names, rows, "z", "row_names")
+    col_names = _labels(col_names, cols, "z", "col_names")
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(min(1.2 + 0.55 * cols, 14), min(1.0 + 0.45 * rows, 10)))
+    else:
+        fig = ax.figure
+    top = max(float(np.nanmax(mat)), 1e-12)
+    im = ax.imshow(mat, cmap="Blues", vmin=0.0, vmax=top, aspect="auto", interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="RMS response")
+    ax.set_xticks(range(cols), col_names, fontsize=8, rotation=90 if cols > 12 else 0)
+    ax.set_yticks(range(rows), row_names, fontsize=8)
+    ax.set_xlabel(col_label), ax.set_ylabel(row_label)
+    if annotate:
+        for i in range(rows):
+            for j in range(cols):
+                ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if mat[i, j] > 0.6 * top else "black")
+    if title:
+        ax.set_title(title, fontsize=10)
+    if own:
+        fig.tight_layout()
+        return _finish(fig)
+    return fig
+
+
+def response_map_figure(maps: Mapping, *, names: Sequence[str] = ("z_a", "z_b"), arrows: int = 16):
+    """Three panels of a response map: magnitude (with the field as arrows), divergence, mean curvature.
+
+    Parameters
+    ----------
+    maps : dict
+        From :func:`aecourse.interventions.response_map` (keys ``values``,
+        ``field``, ``magnitude``, ``divergence``, ``curvature``).
+    names : (str, str)
+        Axis labels of the two latents (``dims[0]`` horizontal, ``dims[1]`` vertical).
+    arrows : int
+        At most this many arrows per side on the magnitude panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Divergence and curvature use a diverging colour map centred on 0:
+        blue where responses converge (negative divergence).
+    """
+    missing = [k for k in ("values", "field", "magnitude", "divergence", "curvature") if k not in maps]
+    if missing:
+        raise ValueError(f"maps lacks {missing}; pass the dict that aecourse.interventions.response_map returns")
+    if len(names) != 2:
+        raise ValueError(f"names must be two labels (horizontal, vertical), got {names!r}")
+    values = np.asarray(maps["values"], dtype=float)
+    field = np.asarray(maps["field"], dtype=float)
+    extent = (values[0], values[-1], values[0], values[-1])
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True, sharey=True)
+    panels = [("magnitude", "|R(z) - z|", "viridis", False), ("divergence", "divergence", "RdBu_r", True),
+              ("curvature", "mean curvature", "RdBu_r", True)]
+    for ax, (key, title, cmap, centred) in zip(axes, panels):
+        # grid[a, b] has dims[0] = values[a]: transpose so dims[0] runs horizontally, origin at the bottom.
+        image = np.asarray(maps[key], dtype=float).T
+        limit = max(float(np.nanmax(np.abs(image))), 1e-12)
+        vmin, vmax = (-limit, limit) if centred else (0.0, limit)
+        im = ax.imshow(image, origin="lower", extent=extent, cmap=cmap, vmin=vmin, vmax=vmax, aspect="equal")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(names[0])
+    axes[0].set_ylabel(names[1])
+    step = max(1, int(np.ceil(len(values) / arrows)))
+    picks = np.arange(0, len(values), step)
+    va, vb = np.meshgrid(values[picks], values[picks], indexing="ij")
+    sub = field[np.ix_(picks, picks)]
+    axes[0].quiver(va, vb, sub[..., 0], sub[..., 1], color="white", angles="xy", scale_units="xy",
+                   scale=None, width=0.006)
+    fig.tight_layout()
+    return _finish(fig)

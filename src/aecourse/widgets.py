@@ -11,6 +11,9 @@ bytes of the outputs. Static figures (heatmaps, histograms, sweeps) live in
   feature it writes.
 - :func:`latent_traversal` -- one slider per latent, the decoded image (and,
   optionally, its thickness and slant) updating live.
+- :func:`intervention_explorer` -- set one latent to a value (an
+  intervention) and see the decoded image and how much every latent
+  responds, ``|R(z_int) - R(z0)|`` with ``R(z) = encode(decode(z))``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from aecourse import interventions as _iv
 from aecourse import viz as _viz
 
 __all__ = ["SparseActivationTable", "sparse_activation_table", "png_bytes"]
@@ -634,3 +638,219 @@ def latent_traversal(model, z0=None, *, names=None, span: tuple[float, float] = 
     names = _viz._latent_names(names, len(base))
     return LatentTraversal(model, base, names, span=(low, high), step=float(step), image_shape=image_shape,
                            scale=int(scale), codes=codes, input_names=input_names, measures=measures, seed=seed)
+
+
+# --------------------------------------------------------------------------- interventions and responses
+__all__ += ["InterventionExplorer", "intervention_explorer"]
+
+HIGHLIGHT_COLOUR = "#d62728"
+OTHER_COLOUR = "#9aa5b1"
+
+
+def _response_bars_png(responses: np.ndarray, names: list[str], dim: int) -> tuple[bytes, list[str]]:
+    """A bar chart of |R(z_int) - R(z0)| per latent, the intervened latent in red; PNG and bar colours."""
+    colours = [HIGHLIGHT_COLOUR if j == dim else OTHER_COLOUR for j in range(len(responses))]
+    fig = Figure(figsize=(max(2.6, 0.38 * len(responses) + 0.8), 2.1), dpi=80)  # no pyplot: no global state
+    ax = fig.add_subplot()
+    ax.bar(np.arange(len(responses)), responses, color=colours)
+    ax.set_xticks(np.arange(len(responses)), names, fontsize=7, rotation=90 if len(names) > 12 else 0)
+    ax.set_ylim(0, max(0.1, 1.15 * float(responses.max())))  # a floor, so round-off noise is not blown up
+    ax.set_ylabel("|R(z) - R(z0)|", fontsize=7)
+    ax.tick_params(axis="y", labelsize=6)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue(), colours
+
+
+class InterventionExplorer(widgets.VBox):
+    """Intervene on one latent and watch the image and every latent's response.
+
+    Build it with :func:`intervention_explorer`. The intervened code is
+    ``z_int = z0`` with latent ``dim`` set to ``value``; the image is
+    ``decode(z_int)`` and the bars are ``|R(z_int) - R(z0)|`` per latent,
+    with ``R(z) = encode(decode(z))`` (:func:`aecourse.interventions.latent_response`).
+
+    Attributes
+    ----------
+    dim_selector : ipywidgets.Dropdown
+        ``.value`` is the intervened latent; choosing another keeps the
+        slider's value (the new latent is set to it).
+    slider : ipywidgets.FloatSlider
+        The value the intervened latent is set to.
+    image : ipywidgets.Image
+        ``decode(z_int)`` as a PNG.
+    response_image : ipywidgets.Image
+        The bar chart of responses as a PNG (intervened latent in red).
+    readout : ipywidgets.HTML
+        The intervention and the latents that respond most.
+    bar_colours : list of str
+        Colour of each bar in the latest chart (``HIGHLIGHT_COLOUR`` for the intervened latent).
+    z0 : ndarray, shape (d,)
+        The base code.
+    names : list of str
+    """
+
+    def __init__(self, model, z0: np.ndarray, names: list[str], *, span: tuple[float, float], step: float,
+                 image_shape, scale: int):
+        self.model, self.names, self.image_shape, self.scale = model, names, image_shape, scale
+        self._respond = lambda z: _iv.latent_response(model, z[None])[0].numpy().astype(np.float64)
+        self.z0 = np.asarray(z0, dtype=np.float32).copy()
+        self._base_response = self._respond(self.z0)
+        self._decoded: np.ndarray | None = None
+        self._responses = np.zeros(len(self.z0))
+        self.bar_colours: list[str] = []
+        self._hold = False  # True while both controls move at once: draw once at the end
+
+        low, high = span
+        self.dim_selector = widgets.Dropdown(options=[(name, j) for j, name in enumerate(names)], value=0,
+                                             description="intervene on")
+        self.slider = widgets.FloatSlider(value=float(np.clip(self.z0[0], low, high)), min=low, max=high, step=step,
+                                          description="value", continuous_update=True, readout_format=".2f",
+                                          layout=widgets.Layout(width="320px"))
+        self.image = widgets.Image(format="png", layout=widgets.Layout(margin="4px 16px 4px 0"))
+        self.response_image = widgets.Image(format="png", layout=widgets.Layout(margin="4px 0"))
+        self.readout = widgets.HTML()
+        super().__init__([
+            widgets.HBox([self.dim_selector, self.slider]),
+            widgets.HBox([self.image, widgets.VBox([widgets.HTML("<b>response of each latent</b>"),
+                                                    self.response_image])]),
+            self.readout,
+        ])
+        self.dim_selector.observe(lambda change: self._control_moved(), names="value")
+        self.slider.observe(lambda change: self._control_moved(), names="value")
+        self._refresh()
+
+    # -- state -----------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        """The intervened latent; setting it redraws."""
+        return int(self.dim_selector.value)
+
+    @dim.setter
+    def dim(self, j: int) -> None:
+        self.set_intervention(j, self.value)
+
+    @property
+    def value(self) -> float:
+        """The value the intervened latent is set to; setting it redraws (the slider widens to fit)."""
+        return float(self.slider.value)
+
+    @value.setter
+    def value(self, v: float) -> None:
+        self.set_intervention(self.dim, v)
+
+    @property
+    def z(self) -> np.ndarray:
+        """The intervened code ``z_int``, shape (d,) (a copy)."""
+        z = self.z0.copy()
+        z[self.dim] = self.value
+        return z
+
+    @property
+    def responses(self) -> np.ndarray:
+        """``|R(z_int) - R(z0)|`` per latent, shape (d,) (a copy)."""
+        return self._responses.copy()
+
+    @property
+    def decoded(self) -> np.ndarray:
+        """``decode(z_int)`` as an image, shape (H, W) (a copy)."""
+        return self._decoded.copy()
+
+    def set_intervention(self, dim: int, value: float) -> None:
+        """Intervene on latent ``dim`` with ``value``, redrawing once."""
+        dim = _viz._check_dim(dim, len(self.z0))
+        value = float(value)
+        if not np.isfinite(value):
+            raise ValueError(f"the intervention value must be finite, got {value!r}")
+        self._hold = True
+        try:
+            self.dim_selector.value = dim
+            LatentTraversal._place(self.slider, value)  # widens the slider to fit, so the value is exact
+        finally:
+            self._hold = False
+        self._refresh()
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _control_moved(self) -> None:
+        if not self._hold:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Decode and respond to the current intervention; redraw image, bars and readout."""
+        z = self.z
+        self._decoded = _viz.decode_images(self.model, z, image_shape=self.image_shape)[0]
+        self._responses = np.abs(self._respond(z) - self._base_response)
+        self.image.value = png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale)
+        self.response_image.value, self.bar_colours = _response_bars_png(self._responses, self.names, self.dim)
+        order = [j for j in np.argsort(-self._responses, kind="stable") if j != self.dim][:3]
+        others = ", ".join(f"{html.escape(self.names[j])} {self._responses[j]:.2f}" for j in order)
+        self.readout.value = (
+            f"do({html.escape(self.names[self.dim])} = {self.value:+.2f}), from {self.z0[self.dim]:+.2f}: "
+            f"its own response {self._responses[self.dim]:.2f}"
+            + (f"; largest other responses: {others}" if others else ""))
+
+
+def intervention_explorer(model, z0=None, *, names=None, span: tuple[float, float] = (-3.0, 3.0), step: float = 0.1,
+                          image_shape: tuple[int, int] | None = None, scale: int = 4) -> InterventionExplorer:
+    """Intervene on a latent with a slider; see the decoded image and how every latent responds.
+
+    Starting from a base code ``z0``, set one latent to a new value
+    (``do(z_j = v)``), decode, and encode the image again: the bars show
+    ``|R(z_int) - R(z0)|`` per latent, ``R(z) = encode(decode(z))``. In a
+    disentangled model only the intervened latent responds (its bar, in
+    red); a latent the decoder ignores gives no response at all, not even
+    its own; a dependence between latents shows as other bars rising.
+
+    Parameters
+    ----------
+    model : autoencoder with ``encode`` and ``decode``
+        Runs without gradients, in ``eval`` mode (restored afterwards).
+    z0 : array or Tensor, shape (d,), optional
+        The base code (default: zeros, the prior mean, sized by ``model.latent_dim``).
+    names : list of str, optional
+        One label per latent (default ``z0, z1, ...``).
+    span : (low, high)
+        The slider's range (absolute values of the intervened latent).
+    step : float
+        Slider resolution.
+    image_shape : (int, int), optional
+        ``(H, W)`` when the decoder returns flat vectors that are not square.
+    scale : int
+        Each image pixel becomes ``scale`` x ``scale`` screen pixels.
+
+    Returns
+    -------
+    InterventionExplorer
+        An ipywidgets ``VBox``; drive it with ``.set_intervention(dim, value)``
+        (or ``.dim`` / ``.value``), read ``.responses`` and ``.decoded``.
+
+    Examples
+    --------
+    >>> w = intervention_explorer(zoo.load("dsprites_beta_tcvae"))
+    >>> w.set_intervention(3, 2.0)      # do(z3 = 2)
+    >>> w.responses.argmax()            # which latent responds most
+    """
+    _viz._decode_function(model)  # fail early on a model that cannot decode
+    if not callable(getattr(model, "encode", None)):
+        raise TypeError(f"model must have encode() as well as decode() to measure responses; "
+                        f"{type(model).__name__} has no encode()")
+    low, high = _viz._check_span(span)
+    if isinstance(step, bool) or not isinstance(step, (int, float, np.floating)) or not 0 < step <= high - low:
+        raise ValueError(f"step must be a number in (0, {high - low}] (the span's width), got {step!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    if image_shape is not None:
+        image_shape = tuple(int(s) for s in image_shape)
+        if len(image_shape) != 2 or min(image_shape) < 1:
+            raise ValueError(f"image_shape must be a pair of positive integers (H, W), got {image_shape!r}")
+    if z0 is None:
+        z0 = np.zeros(_default_latent_dim(model), dtype=np.float32)
+    base = _viz._as_codes(z0, "z0")
+    if len(base) != 1:
+        raise ValueError(f"z0 must be a single code (latent_dim,), got {len(base)} codes")
+    names = _viz._latent_names(names, base.shape[1])
+    return InterventionExplorer(model, base[0], names, span=(low, high), step=float(step), image_shape=image_shape,
+                                scale=int(scale))
