@@ -9,6 +9,7 @@ from torch.distributions import Normal, kl_divergence
 
 from aecourse.train import load_checkpoint, save_checkpoint
 from aecourse.vae import (
+    OBJECTIVES,
     VAE,
     VAEConfig,
     ae_loss,
@@ -185,3 +186,126 @@ def test_checkpoint_rebuilds_a_vae(tmp_path):
     assert isinstance(loaded, VAE) and loaded.config == model.config and meta == {"note": "x"}
     x = torch.rand(2, 1, 8, 8)
     assert torch.allclose(loaded.encode(x), model.encode(x))
+
+
+# --------------------------------------------------------------------------- architectures (chapter 07)
+@pytest.mark.parametrize("encoder,decoder,side", [("conv", "conv", 32), ("conv", "conv", 64), ("mlp", "masked", 32),
+                                                  ("conv", "masked", 64), ("conv", "mlp", 32), ("mlp", "masked", 8)])
+def test_encoder_and_decoder_choices_keep_the_api(encoder, decoder, side):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig((1, side, side), 3, (16,), encoder=encoder, decoder=decoder))
+    x = torch.rand(2, 1, side, side)
+    mu, logvar = model.posterior(x)
+    assert mu.shape == logvar.shape == (2, 3)
+    assert model.decode_logits(mu).shape == (2, 1, side, side)
+    out = model(x).detach()
+    assert out.shape == (2, 1, side, side) and float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_conv_layers_are_the_documented_ones():
+    model = VAE(VAEConfig((1, 64, 64), 10, encoder="conv", decoder="conv"))
+    convs = [(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding) for m in model.encoder
+             if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [(1, 32, (4, 4), (2, 2), (1, 1)), (32, 32, (4, 4), (2, 2), (1, 1)),
+                     (32, 64, (4, 4), (2, 2), (1, 1)), (64, 64, (4, 4), (2, 2), (1, 1))]
+    linears = [(m.in_features, m.out_features) for m in model.encoder if isinstance(m, torch.nn.Linear)]
+    assert linears == [(64 * 4 * 4, 256), (256, 20)]
+    transposed = [(m.in_channels, m.out_channels) for m in model.decoder if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert transposed == [(64, 64), (64, 32), (32, 32), (32, 1)]
+    small = VAE(VAEConfig((1, 32, 32), 10, encoder="conv", decoder="conv"))
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in small.encoder) == 3
+    assert [m.out_channels for m in small.decoder if isinstance(m, torch.nn.ConvTranspose2d)] == [32, 32, 1]
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(in_shape=(1, 28, 28), encoder="conv"), "conv encoder takes square 32x32 or 64x64 images, got 28x28"),
+    (dict(in_shape=(1, 28, 28), decoder="conv"), "conv decoder .* got 28x28"),
+    (dict(in_shape=(1, 28, 28), decoder="masked"), "8 times a power of two"),
+    (dict(encoder="masked"), "unknown encoder"),
+    (dict(decoder="transformer"), "unknown decoder"),
+])
+def test_config_rejects_unsupported_architectures_with_a_fix(kw, match):
+    with pytest.raises(ValueError, match=match):
+        VAEConfig(**kw)
+
+
+def test_configs_saved_before_the_architecture_options_still_load(tmp_path):
+    from aecourse.models import build_model, config_dict
+
+    model = _model()
+    old = {k: v for k, v in config_dict(model).items() if k not in ("encoder", "decoder")}
+    rebuilt = build_model("VAE", old)
+    assert rebuilt.config == model.config and rebuilt.config.encoder == rebuilt.config.decoder == "mlp"
+    rebuilt.load_state_dict(model.state_dict())  # same parameter names as before conv and masked existed
+    path = save_checkpoint(model, tmp_path / "old.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = old
+    torch.save(payload, path)
+    loaded, _ = load_checkpoint(path)
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.allclose(loaded.encode(x), model.encode(x))
+
+
+def test_masked_and_conv_checkpoints_round_trip(tmp_path):
+    for kw in (dict(decoder="masked"), dict(encoder="conv", decoder="conv")):
+        torch.manual_seed(0)
+        model = VAE(VAEConfig((1, 32, 32), 3, (16,), **kw))
+        loaded, _ = load_checkpoint(save_checkpoint(model, tmp_path / "m.pt"))
+        assert loaded.config == model.config
+        z = torch.randn(2, 3)
+        assert torch.allclose(loaded.decode(z), model.decode(z))
+
+
+def test_perturbation_objective_is_finite_and_trains_its_recogniser():
+    torch.manual_seed(0)
+    model = _model(in_shape=(1, 16, 16), decoder="masked")
+    loss_fn = make_objective("beta_tcvae_ps", beta=6.0, dataset_size=1000, latent_dim=3, image_shape=(1, 16, 16),
+                             ps_weight=2.0, ps_batch=8)
+    assert isinstance(loss_fn, torch.nn.Module) and "beta_tcvae_ps" in OBJECTIVES
+    x = (torch.rand(16, 1, 16, 16) > 0.5).float()
+    torch.manual_seed(1)
+    loss, logs = loss_fn(model, x)
+    assert torch.isfinite(loss) and {"recon", "tc", "ps", "ps_ce", "ps_mse", "ps_acc"} <= set(logs)
+    tcvae_part = logs["recon"] + logs["mi"] + 6 * logs["tc"] + logs["dwkl"]
+    assert math.isclose(loss.item(), tcvae_part + 2.0 * logs["ps"], rel_tol=1e-4, abs_tol=1e-3)
+    loss.backward()
+    grads = [p.grad for p in loss_fn.recogniser.parameters()]
+    assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
+    assert model.decoder.row_start.grad is not None  # the masks learn from it too
+    torch.manual_seed(1)
+    again, _ = loss_fn(model, x)
+    assert again.item() == loss.item()  # seeded: the same draws
+
+
+def test_perturbation_objective_errors():
+    with pytest.raises(ValueError, match="latent_dim and image_shape"):
+        make_objective("beta_tcvae_ps", dataset_size=100)
+    with pytest.raises(ValueError, match="dataset_size"):
+        make_objective("beta_tcvae_ps", latent_dim=3, image_shape=(1, 8, 8))
+    loss_fn = make_objective("beta_tcvae_ps", dataset_size=100, latent_dim=4, image_shape=(1, 8, 8))
+    with pytest.raises(ValueError, match="latent_dim=4"):
+        loss_fn(_model(), torch.rand(4, 1, 8, 8))
+
+
+def test_mask_area_penalty_adds_the_summed_areas_and_keeps_the_recogniser_trainable():
+    from aecourse.vae import MaskAreaPenalty
+    from aecourse.wherewhat import mask_area
+
+    torch.manual_seed(0)
+    model = _model(decoder="masked")
+    x = (torch.rand(8, 1, 8, 8) > 0.5).float()
+    torch.manual_seed(1)
+    plain, _ = vae_loss(1.0)(model, x)
+    torch.manual_seed(1)
+    loss, logs = make_objective("vae", mask_weight=3.0)(model, x)
+    areas = mask_area(model.decoder.masks())
+    assert math.isclose(loss.item(), plain.item() + 3.0 * areas.sum().item(), rel_tol=1e-5)
+    assert math.isclose(logs["mask_area"], areas.mean().item(), rel_tol=1e-5)
+    loss.backward()
+    assert float(model.decoder.row_start.grad.abs().sum()) > 0
+    wrapped = make_objective("beta_tcvae_ps", dataset_size=100, latent_dim=3, image_shape=(1, 8, 8), mask_weight=1.0)
+    assert isinstance(wrapped, MaskAreaPenalty) and len(list(wrapped.parameters())) > 0  # the recogniser's
+    with pytest.raises(TypeError, match="decoder='masked'"):
+        make_objective("vae", mask_weight=1.0)(_model(), x)
+    with pytest.raises(ValueError, match=">= 0"):
+        MaskAreaPenalty(vae_loss(), -1.0)

@@ -164,4 +164,4 @@ def check_blank(answer: Any, question_id: str, digests: Iterable[str], *, hint: 
 
 
 # Chapter modules, importable as ``checks.setup``, ``checks.dense``, ... after ``from aecourse import checks``.
-from . import dense, disentangle, features, interventions, measure, setup, sparse  # noqa: E402,F401
+from . import dense, disentangle, features, interventions, measure, setup, sparse, wherewhat  # noqa: E402,F401

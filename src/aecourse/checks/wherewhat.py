@@ -1,0 +1,206 @@
+"""Public checks for chapter 07-where-what (soft masks, composing effects, perturbation simplicity, TPL)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import wherewhat as ww
+from . import call, expect, expect_close, expect_shape, passed
+
+__all__ = ["soft_interval", "compose", "perturbation_loss", "traversal_length"]
+
+
+def _tensor(got, what: str, hint: str) -> torch.Tensor:
+    __tracebackhide__ = True
+    expect(got is not None, f"{what} is None: the function returns nothing",
+           "end the function with `return ...` (did a line `return` get lost?)")
+    expect(isinstance(got, torch.Tensor), f"{what} should be a torch Tensor, got {type(got).__name__}", hint)
+    return got.detach()
+
+
+def _close(a, b, atol: float = 1e-5) -> bool:
+    return a.shape == b.shape and bool(torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-4))
+
+
+# --------------------------------------------------------------------------- where: soft intervals and masks
+def soft_interval(fn) -> None:
+    """``fn(start_logits, end_logits)``: ``cumsum(softmax(start)) * reverse_cumsum(softmax(end))``, last axis."""
+    __tracebackhide__ = True
+    formula = ("inside = P(start <= i) * P(end >= i): p = softmax(start_logits, -1), q = softmax(end_logits, -1); "
+               "p.cumsum(-1) * q.flip(-1).cumsum(-1).flip(-1)")
+    # Very peaked logits: start surely at 2, end surely at 5, so positions 2..5 are inside.
+    start, end = torch.full((8,), -30.0), torch.full((8,), -30.0)
+    start[2], end[5] = 30.0, 30.0
+    got = _tensor(call(fn, start, end, name="soft_interval"), "the interval", formula)
+    expect_shape(got, (8,), "the interval of one axis of length 8", "one value per position: same shape as the logits")
+    hard = torch.tensor([0, 0, 1, 1, 1, 1, 0, 0], dtype=torch.float32)
+    if not _close(got, hard, atol=1e-4):
+        wrong = {
+            "P(end <= i)": torch.tensor([0, 0, 0, 0, 0, 1, 1, 1.0]),
+            "P(end > i)": torch.tensor([0, 0, 1, 1, 1, 0, 0, 0.0]),
+        }
+        for name, w in wrong.items():
+            expect(not _close(got, w, atol=1e-4),
+                   f"with the start surely at 2 and the end surely at 5 you get {got.numpy().round(2).tolist()}: "
+                   f"the second factor is {name}, not P(end >= i)",
+                   "P(end >= i) sums q from the right end of the axis down to i: q.flip(-1).cumsum(-1).flip(-1)")
+        expect(False, f"with the start surely at 2 and the end surely at 5, positions 2..5 should be inside "
+                      f"(1) and the others outside (0); got {got.numpy().round(2).tolist()}", formula)
+    g = torch.Generator().manual_seed(0)
+    start, end = 2 * torch.randn(2, 3, 7, generator=g), 2 * torch.randn(2, 3, 7, generator=g)
+    got = _tensor(call(fn, start, end, name="soft_interval"), "the interval", formula)
+    expect_shape(got, (2, 3, 7), "the intervals for logits of shape (2, 3, 7)",
+                 "work along the LAST axis (dim=-1) so leading axes are batch axes")
+    expect(float(got.min()) >= -1e-6 and float(got.max()) <= 1 + 1e-6,
+           f"interval values should lie in [0, 1], got values from {float(got.min()):.3g} to {float(got.max()):.3g}",
+           "turn the logits into probabilities with softmax (not sigmoid): the start position's "
+           "probabilities must sum to 1 along the axis")
+    sigmoid_version = (torch.sigmoid(start).cumsum(-1) * torch.sigmoid(end).flip(-1).cumsum(-1).flip(-1))
+    expect(not _close(got, sigmoid_version), "the interval uses sigmoid probabilities",
+           "softmax(logits, dim=-1): one distribution over positions, not an independent probability per position")
+    expect_close(got, ww.soft_interval(start, end), "the soft interval of random logits", atol=1e-5,
+                 hint=formula + " (along dim=-1)")
+    passed("soft_interval is P(start <= i) * P(end >= i)")
+
+
+def compose(fn) -> None:
+    """``fn(masks, effects, base)``: features ``base + sum_j masks[j] * effects[:, j]``, shape (batch, C, h, w)."""
+    __tracebackhide__ = True
+    formula = ("F[b, c, r, s] = base[c, r, s] + sum_j masks[j, r, s] * effects[b, j, c], "
+               "e.g. base + torch.einsum('dhw,bdc->bchw', masks, effects)")
+    g = torch.Generator().manual_seed(1)
+    d, c, h, w, batch = 3, 4, 5, 6, 2  # all different, so a wrong axis cannot hide
+    masks = torch.rand(d, h, w, generator=g)
+    effects = torch.randn(batch, d, c, generator=g)
+    base = torch.randn(c, h, w, generator=g)
+    got = _tensor(call(fn, masks, effects, base, name="compose"), "the feature map", formula)
+    expect_shape(got, (batch, c, h, w), "the features for masks (3, 5, 6), effects (2, 3, 4) and base (4, 5, 6)",
+                 "(batch, C, h, w): each latent's C-vector is painted over its (h, w) mask, then summed over latents")
+    want = ww.compose_masked(masks, effects, base)
+    expect(not _close(got, want - base), "the base is missing", "add the learned base (C, h, w) to the masked sum")
+    expect_close(got, want, "the features of random masks and effects", hint=formula)
+    # One-hot masks: each latent writes only inside its own cell.
+    one_hot = torch.zeros(d, h, w)
+    one_hot[0, 0, 0] = one_hot[1, 2, 3] = one_hot[2, 4, 5] = 1.0
+    got = _tensor(call(fn, one_hot, effects, torch.zeros(c, h, w), name="compose"), "the feature map", formula)
+    expect_close(got[:, :, 2, 3], effects[:, 1], "the features in latent 1's only mask cell",
+                 hint="where only latent j's mask is 1, the features must equal effects[:, j]")
+    passed("compose paints every effect through its mask onto the base")
+
+
+# --------------------------------------------------------------------------- what: perturbation simplicity
+class _Decoder:
+    """A fixed random decoder ``(n, d) -> (n, 1, 8, 8)`` pixel probabilities."""
+
+    def __init__(self, d: int, seed: int):
+        self.weight = torch.randn(d, 64, generator=torch.Generator().manual_seed(seed))
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(z @ self.weight).view(len(z), 1, 8, 8)
+
+
+def _ps_setup(seed: int):
+    d, n = 4, 24
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # seeded weights without touching the learner's random stream
+        torch.manual_seed(seed)
+        recogniser = ww.PerturbationRecogniser(d, (1, 8, 8), channels=(4, 8), hidden=16)
+    z = torch.randn(n, d, generator=g)
+    dims = torch.arange(n) % d
+    eps = torch.linspace(-2, 2, n)[torch.randperm(n, generator=g)]
+    eps = torch.where(eps.abs() < 0.3, eps + 0.6, eps)  # no offsets near 0, some negative
+    return _Decoder(d, seed), recogniser, z, dims, eps
+
+
+def perturbation_loss(fn) -> None:
+    """``fn(decode, recogniser, z, dims, eps)``: cross-entropy of "which latent" + MSE of "by how much" (scalar)."""
+    __tracebackhide__ = True
+    formula = ("z2 = z + eps[:, None] * F.one_hot(dims, z.shape[1]); logits, eps_hat = recogniser(decode(z), "
+               "decode(z2)); loss = F.cross_entropy(logits, dims) + F.mse_loss(eps_hat, eps)")
+    decode, recogniser, z, dims, eps = _ps_setup(0)
+    out = call(fn, decode, recogniser, z, dims, eps, name="perturbation_loss")
+    expect(not isinstance(out, tuple), "perturbation_loss returned a tuple", "return only the scalar loss tensor")
+    expect(out is not None, "perturbation_loss returns None", "end the function with `return loss`")
+    expect(isinstance(out, torch.Tensor), f"the loss should be a torch Tensor, got {type(out).__name__}",
+           "keep the computation in torch so gradients can flow")
+    expect_shape(out, (), "the loss", "average over the batch: F.cross_entropy and F.mse_loss do by default")
+    expect(out.requires_grad, "the loss is cut off from autograd: no gradient reaches the recogniser (or decoder)",
+           "no .detach(), .item() or numpy inside the loss")
+    got = out.detach()
+    want, _ = ww.perturbation_loss(decode, recogniser, z, dims, eps)
+    want = want.detach()
+    with torch.no_grad():
+        x1 = decode(z)
+        logits_all, hat_all = recogniser(x1, decode(z + eps[:, None]))
+        z2 = z + eps[:, None] * F.one_hot(dims, z.shape[1])
+        logits, eps_hat = recogniser(x1, decode(z2))
+        ce = F.cross_entropy(logits, dims)
+        every_latent = F.cross_entropy(logits_all, dims) + F.mse_loss(hat_all, eps)
+        abs_eps = ce + F.mse_loss(eps_hat, eps.abs())
+    expect(not _close(got, every_latent, 1e-4), "every latent of the code was perturbed",
+           "only latent dims[i] of code i moves: z2 = z + eps[:, None] * F.one_hot(dims, num_latents)")
+    expect(not _close(got, ce, 1e-4), "the loss is only the cross-entropy: the eps term is missing",
+           "add F.mse_loss(eps_hat, eps): the recogniser must also say how far the latent moved")
+    expect(not _close(got, abs_eps, 1e-4), "eps_hat is compared with |eps|",
+           "the target is eps with its sign (moving a latent up or down are different changes)")
+    expect_close(got, want, "the perturbation loss on a fixed decoder and recogniser", atol=1e-4, hint=formula)
+    again = call(fn, decode, recogniser, z, dims, eps, name="perturbation_loss")
+    expect(isinstance(again, torch.Tensor) and _close(again.detach(), got),
+           "two calls with the same inputs gave different losses",
+           "draw nothing random inside: z, dims and eps come in as arguments")
+    passed("perturbation_loss = cross-entropy(which latent) + MSE(how much)")
+
+
+# --------------------------------------------------------------------------- TPL: traversal length
+def _blob_decoder(z: torch.Tensor) -> torch.Tensor:
+    """``(n, 3) -> (n, 1, 16, 16)``: a blob placed by latent 0, brightened by latent 1; latent 2 is unused."""
+    grid = torch.arange(16, dtype=z.dtype)
+    centre = 7.5 + 3.0 * z[:, 0]
+    column = torch.exp(-0.5 * ((grid[None, :] - centre[:, None]) / 1.2) ** 2)  # (n, 16)
+    row = torch.exp(-0.5 * ((grid - 7.5) / 2.0) ** 2)  # (16,)
+    brightness = torch.sigmoid(z[:, 1])
+    return (brightness[:, None, None] * row[None, :, None] * column[:, None, :])[:, None]
+
+
+def traversal_length(fn) -> None:
+    """``fn(decode, z0, dim, span=2.0, steps=50)``: summed RMS distance between consecutive decoded images."""
+    __tracebackhide__ = True
+    formula = ("codes: z0 repeated `steps` times with column `dim` = torch.linspace(-span, span, steps); "
+               "images = decode(codes); the sum over i of the RMS difference "
+               "((images[i + 1] - images[i]) ** 2).mean().sqrt()")
+    z0 = torch.tensor([0.3, -0.4, 1.0])
+
+    def run(dim, **kw):
+        got = call(fn, _blob_decoder, z0, dim, name="traversal_length", **kw)
+        expect(got is not None, "traversal_length returns None", "end the function with `return total`")
+        try:
+            return float(got)
+        except (TypeError, ValueError):
+            expect(False, f"traversal_length should return one number, got {type(got).__name__}",
+                   "add the distances into a single float")
+
+    ignored = run(2)
+    expect(abs(ignored) < 1e-6, f"latent 2 is ignored by the decoder, yet its traversal length is {ignored:.4g}",
+           "only latent `dim` may change along the traversal; the images stay the same, so every distance is 0")
+    for dim in (0, 1):
+        got = run(dim)
+        want = ww.traversal_length(_blob_decoder, z0, dim)
+        if dim == 0 and not np.isclose(got, want, rtol=1e-4, atol=1e-6):
+            values = torch.linspace(-2, 2, 50)
+            codes = z0.repeat(50, 1)
+            codes[:, 0] = values
+            images = _blob_decoder(codes)
+            squared = float(((images[1:] - images[:-1]) ** 2).flatten(1).mean(1).sum())
+            expect(not np.isclose(got, squared, rtol=1e-4), "the squared distances were added up",
+                   "add the distances themselves (the RMS differences), not their squares")
+        expect_close(got, want, f"the traversal length of latent {dim} (span 2, 50 steps)", atol=1e-5, hint=formula)
+    # Few big steps: a blob jumping further than its width makes the count of steps matter.
+    for steps, span in ((5, 2.0), (9, 1.0)):
+        got = run(0, span=span, steps=steps)
+        want = ww.traversal_length(_blob_decoder, z0, 0, span=span, steps=steps)
+        expect_close(got, want, f"the traversal length with span={span}, steps={steps}", atol=1e-5,
+                     hint="steps is the number of IMAGES (torch.linspace(-span, span, steps)), so there are "
+                          "steps - 1 distances between neighbours")
+    passed("traversal_length adds the RMS pixel distances along the traversal")
