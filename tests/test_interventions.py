@@ -539,3 +539,24 @@ def test_response_map_figure_has_three_panels_and_arrows():
     assert len(panels[0].collections) == 1  # the quiver
     with pytest.raises(ValueError, match="response_map"):
         response_map_figure({"values": maps["values"]})
+
+
+# --------------------------------------------------------------------------- chapter 06's claims on the zoo
+@pytest.mark.slow
+def test_zoo_causal_scores_rank_the_models_as_chapter_06_says():
+    """06-interventions tells the learner: beta-TCVAE scores clearly first, then beta-VAE, with the VAE and
+    the AE at the bottom; in beta-TCVAE's matrix x and y each move one latent of their own."""
+    from aecourse import zoo
+    from aecourse.dsprites import DSpritesGroundTruth
+
+    data = DSpritesGroundTruth(32)
+    cond = {name: iv.conditioned_response_matrix(zoo.load(name, progress=False), data, num_traversals=50, seed=0)
+            for name in ("dsprites_ae", "dsprites_vae", "dsprites_beta_vae", "dsprites_beta_tcvae")}
+    score = {name: iv.causal_disentanglement_score(c) for name, c in cond.items()}
+    assert score["dsprites_beta_tcvae"] > score["dsprites_beta_vae"] + 0.1, score
+    assert score["dsprites_beta_vae"] > max(score["dsprites_vae"], score["dsprites_ae"]), score
+    c = cond["dsprites_beta_tcvae"]
+    x, y = data.factor_names.index("posX"), data.factor_names.index("posY")
+    assert c[x].argmax() != c[y].argmax()
+    for row in (c[x], c[y]):          # one latent carries (almost) all of the factor's response
+        assert np.sort(row)[-1] > 5 * np.sort(row)[-2], row
