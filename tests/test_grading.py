@@ -74,7 +74,7 @@ def mini_cases(source: dict, release: dict) -> dict[str, tuple[object, str, floa
         "rita": (without_cells(full, {"test_q1"}), "graded", 4),  # test cell added back,
         "sam": (with_cell(with_cell(full, "ex_q1", 'answer_q1 = "a"'), "test_q1", "pass"), "graded", 3),
         "tina": (with_cell(full, "ex_blank",
-                           'import subprocess\nsubprocess.Popen(["sleep", "300"], start_new_session=True)\n'
+                           'import subprocess\nsubprocess.Popen(["sleep", "300.4242"], start_new_session=True)\n'
                            'blank_1 = "compress"'), "graded", 4),
     }
 
@@ -229,9 +229,10 @@ def test_feedback_hides_hidden_tests_and_mark_scheme(mini_batch):
 
 @pytest.mark.slow
 def test_no_stray_processes(mini_batch):
-    """tina's `sleep 300` (own session) was killed with the sandbox."""
+    """tina's `sleep 300.4242` (own session) was killed with the sandbox. (An odd duration, so that an
+    unrelated `sleep 300` elsewhere on the machine cannot fail this test.)"""
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "sleep 300" not in ps
+    assert "sleep 300.4242" not in ps
 
 
 # -------------------------------------------------------- smaller batches
