@@ -35,3 +35,24 @@ def minicourse(tmp_path_factory) -> Path:
     root = copy_minicourse(tmp_path_factory.mktemp("minicourse"))
     release(root)
     return root
+
+
+def assert_public_check(check, reference, wrong, capsys, *, also_none: bool = False) -> None:
+    """A chapter's public check passes the reference solution and fails, with the expected message, on an
+    unfilled exercise (a NotImplementedError stub), optionally on one that returns None, and on each
+    ``(wrong_answer, message)`` typical mistake."""
+    from aecourse.checks import CheckFailed
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    check(reference)
+    assert "public checks passed" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        check(stub)
+    if also_none:
+        with pytest.raises(CheckFailed, match="None"):
+            check(lambda *args, **kwargs: None)
+    for answer, message in wrong:
+        with pytest.raises(CheckFailed, match=message):
+            check(answer)

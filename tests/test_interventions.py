@@ -17,6 +17,7 @@ from matplotlib import image as mpimg
 from matplotlib.figure import Figure
 
 from aecourse import checks
+from conftest import assert_public_check
 from aecourse import interventions as iv
 from aecourse.checks import CheckFailed
 from aecourse.vae import VAE, reparameterize
@@ -342,10 +343,6 @@ def test_divergence_and_curvature_on_known_fields():
 
 
 # --------------------------------------------------------------------------- public checks
-def stub(*args, **kwargs):
-    raise NotImplementedError()
-
-
 def ref_latent_response(model, z):
     with torch.no_grad():
         return model.encode(model.decode(z))
@@ -425,13 +422,7 @@ CHECK_CASES = [
 
 @pytest.mark.parametrize("check,reference,wrong", CHECK_CASES, ids=lambda v: getattr(v, "__name__", ""))
 def test_public_checks_pass_the_reference_and_fail_stubs_and_mistakes(check, reference, wrong, capsys):
-    check(reference)
-    assert "public checks passed" in capsys.readouterr().out
-    with pytest.raises(CheckFailed, match="not implemented yet"):
-        check(stub)
-    for answer, message in wrong:
-        with pytest.raises(CheckFailed, match=message):
-            check(answer)
+    assert_public_check(check, reference, wrong, capsys)
 
 
 def test_response_matrix_check_accepts_numpy_and_the_library_function(capsys):

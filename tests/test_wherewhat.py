@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from aecourse import checks, zoo
+from conftest import assert_public_check
 from aecourse import wherewhat as ww
 from aecourse.checks import CheckFailed
 
@@ -327,14 +328,6 @@ def test_tpl_score_is_seeded_and_validates():
 
 
 # --------------------------------------------------------------------------- the public checks
-def stub(*args, **kwargs):
-    raise NotImplementedError()
-
-
-def returns_none(*args, **kwargs):
-    return None
-
-
 def ref_soft_interval(start_logits, end_logits):
     p, q = start_logits.softmax(-1), end_logits.softmax(-1)
     return p.cumsum(-1) * q.flip(-1).cumsum(-1).flip(-1)
@@ -423,15 +416,7 @@ CHECK_CASES = [
 
 @pytest.mark.parametrize("check,reference,wrong", CHECK_CASES, ids=lambda v: getattr(v, "__name__", ""))
 def test_public_checks_pass_the_reference_and_fail_stubs_and_mistakes(check, reference, wrong, capsys):
-    check(reference)
-    assert "public checks passed" in capsys.readouterr().out
-    with pytest.raises(CheckFailed, match="not implemented yet"):
-        check(stub)
-    with pytest.raises(CheckFailed, match="None"):
-        check(returns_none)
-    for answer, message in wrong:
-        with pytest.raises(CheckFailed, match=message):
-            check(answer)
+    assert_public_check(check, reference, wrong, capsys, also_none=True)
 
 
 def test_checks_accept_the_library_functions(capsys):
