@@ -139,6 +139,11 @@ def test_objectives_logs_and_beta():
     assert {"recon", "kl", "mi", "tc", "dwkl"} <= set(logs)
     expected = logs["recon"] + logs["mi"] + 6 * logs["tc"] + logs["dwkl"]
     assert math.isclose(loss.item(), expected, rel_tol=1e-4, abs_tol=1e-3)
+    # alpha and gamma weight the MI and dimension-wise KL terms; make_objective passes them through
+    torch.manual_seed(0)
+    loss, logs = make_objective("beta_tcvae", beta=6.0, dataset_size=1000, alpha=0.25, gamma=2.0)(model, x)
+    expected = logs["recon"] + 0.25 * logs["mi"] + 6 * logs["tc"] + 2.0 * logs["dwkl"]
+    assert math.isclose(loss.item(), expected, rel_tol=1e-4, abs_tol=1e-3)
 
 
 def test_objective_errors():

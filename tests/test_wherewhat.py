@@ -436,12 +436,15 @@ def test_where_recipes_are_masked_and_old_recipes_keep_their_manifest_form():
     assert where.beta == what.beta == 6.0 and where.steps == what.steps == 16000
     # Fields added later stay out of as_dict at their defaults, so shipped manifests and caches still match.
     old = zoo.RECIPES["dsprites_beta_tcvae"].as_dict()
-    assert not {"encoder", "decoder", "ps_weight", "ps_batch"} & set(old)
+    assert not {"encoder", "decoder", "ps_weight", "ps_batch", "alpha", "gamma"} & set(old)
     assert {"decoder", "ps_weight"} <= set(what.as_dict())
     with pytest.raises(ValueError, match="beta_tcvae_ps"):
         zoo.Recipe("dsprites", "beta_tcvae", ps_weight=1.0)
     with pytest.raises(ValueError, match="decoder='masked'"):
         zoo.Recipe("dsprites", "beta_tcvae", mask_weight=1.0)
+    with pytest.raises(ValueError, match="alpha and gamma"):
+        zoo.Recipe("dsprites", "beta_vae", alpha=0.5)
+    assert zoo.Recipe("dsprites", "beta_tcvae", alpha=0.5).as_dict()["alpha"] == 0.5
 
 
 def test_zoo_trains_the_recogniser_but_saves_only_the_vae(monkeypatch, tmp_path):

@@ -438,11 +438,13 @@ class BetaTCVAEPerturbationLoss(nn.Module):
         Codes per step for the term (default: the data batch size).
     eps_scale : float
         Largest ``|eps|`` (see :func:`~aecourse.wherewhat.sample_perturbations`).
+    alpha, gamma : float
+        beta-TCVAE's MI and dimension-wise KL weights (:func:`beta_tcvae_loss`).
     """
 
     def __init__(self, beta: float = 6.0, *, dataset_size: int, latent_dim: int,
                  image_shape: tuple[int, int, int], ps_weight: float = 1.0, ps_batch: int | None = None,
-                 eps_scale: float = 2.0):
+                 eps_scale: float = 2.0, alpha: float = 1.0, gamma: float = 1.0):
         super().__init__()
         from .wherewhat import PerturbationRecogniser
 
@@ -450,7 +452,7 @@ class BetaTCVAEPerturbationLoss(nn.Module):
             raise ValueError(f"ps_weight must be >= 0, got {ps_weight}")
         if ps_batch is not None and ps_batch < 1:
             raise ValueError(f"ps_batch must be >= 1 or None, got {ps_batch}")
-        self.tcvae = beta_tcvae_loss(beta, dataset_size=dataset_size)
+        self.tcvae = beta_tcvae_loss(beta, dataset_size=dataset_size, alpha=alpha, gamma=gamma)
         self.recogniser = PerturbationRecogniser(latent_dim, image_shape)
         self.latent_dim, self.ps_weight, self.ps_batch, self.eps_scale = latent_dim, ps_weight, ps_batch, eps_scale
 
@@ -520,7 +522,8 @@ OBJECTIVES = ("ae", "vae", "beta_vae", "beta_tcvae", "beta_tcvae_ps")
 
 def make_objective(name: str, *, beta: float | None = None, dataset_size: int | None = None,
                    latent_dim: int | None = None, image_shape: tuple[int, int, int] | None = None,
-                   ps_weight: float = 1.0, ps_batch: int | None = None, mask_weight: float = 0.0) -> LossFn:
+                   ps_weight: float = 1.0, ps_batch: int | None = None, mask_weight: float = 0.0,
+                   alpha: float = 1.0, gamma: float = 1.0) -> LossFn:
     """Build an objective by name: ``"ae"``, ``"vae"``, ``"beta_vae"``, ``"beta_tcvae"`` or ``"beta_tcvae_ps"``.
 
     ``"beta_tcvae"`` needs ``dataset_size``; ``"beta_tcvae_ps"``
@@ -529,10 +532,13 @@ def make_objective(name: str, *, beta: float | None = None, dataset_size: int | 
     ``nn.Module`` whose parameters must be trained too. The other objectives
     ignore the keywords they do not use. ``mask_weight > 0`` adds a
     :class:`MaskAreaPenalty` to any objective (masked decoders only).
+    ``alpha`` and ``gamma`` weight beta-TCVAE's index-code MI and
+    dimension-wise KL (:func:`beta_tcvae_loss`; 1 and 1 in the paper).
     """
     if mask_weight:
         inner = make_objective(name, beta=beta, dataset_size=dataset_size, latent_dim=latent_dim,
-                               image_shape=image_shape, ps_weight=ps_weight, ps_batch=ps_batch)
+                               image_shape=image_shape, ps_weight=ps_weight, ps_batch=ps_batch,
+                               alpha=alpha, gamma=gamma)
         return MaskAreaPenalty(inner, mask_weight)
     if name == "ae":
         return ae_loss()
@@ -545,12 +551,13 @@ def make_objective(name: str, *, beta: float | None = None, dataset_size: int | 
             raise ValueError(f"{name} needs dataset_size (the number of training images)")
         beta = 6.0 if beta is None else beta
         if name == "beta_tcvae":
-            return beta_tcvae_loss(beta, dataset_size=dataset_size)
+            return beta_tcvae_loss(beta, dataset_size=dataset_size, alpha=alpha, gamma=gamma)
         if latent_dim is None or image_shape is None:
             raise ValueError("beta_tcvae_ps needs latent_dim and image_shape (its recogniser looks at decoded "
                              "images), e.g. latent_dim=model.latent_dim, image_shape=model.config.in_shape")
         return BetaTCVAEPerturbationLoss(beta, dataset_size=dataset_size, latent_dim=latent_dim,
-                                         image_shape=image_shape, ps_weight=ps_weight, ps_batch=ps_batch)
+                                         image_shape=image_shape, ps_weight=ps_weight, ps_batch=ps_batch,
+                                         alpha=alpha, gamma=gamma)
     raise ValueError(f"unknown objective {name!r}; expected one of {OBJECTIVES}")
 
 

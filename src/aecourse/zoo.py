@@ -82,7 +82,13 @@ class Recipe:
         Weight of a mask-area penalty (:class:`~aecourse.vae.MaskAreaPenalty`),
         ``decoder="masked"`` only; 0 (off) in the shipped recipes.
 
-    Fields added after the first zoo (``encoder``, ``decoder``, ``ps_weight``, ``ps_batch``, ``mask_weight``)
+    alpha, gamma : float
+        beta-TCVAE's weights on the index-code mutual information and the
+        dimension-wise KL (:func:`~aecourse.vae.beta_tcvae_loss`; 1 and 1
+        in the paper).
+
+    Fields added after the first zoo (``encoder``, ``decoder``, ``ps_weight``, ``ps_batch``, ``mask_weight``,
+    ``alpha``, ``gamma``)
     appear in :meth:`as_dict` only when they differ from their defaults, so
     the manifests and retrain caches of the older recipes stay valid.
     """
@@ -104,11 +110,15 @@ class Recipe:
     ps_weight: float = 0.0
     ps_batch: int | None = None
     mask_weight: float = 0.0
+    alpha: float = 1.0
+    gamma: float = 1.0
 
     def __post_init__(self):
         if (self.ps_weight or self.ps_batch is not None) and self.objective != "beta_tcvae_ps":
             raise ValueError(f"ps_weight and ps_batch have no effect with objective {self.objective!r}; "
                              "use objective='beta_tcvae_ps' or leave them at their defaults")
+        if (self.alpha, self.gamma) != (1.0, 1.0) and not self.objective.startswith("beta_tcvae"):
+            raise ValueError(f"alpha and gamma weight beta-TCVAE's terms; objective {self.objective!r} has none")
         if self.mask_weight and self.decoder != "masked":
             raise ValueError(f"mask_weight={self.mask_weight} needs decoder='masked' (only it has masks)")
 
@@ -132,7 +142,8 @@ class Recipe:
 
 
 #: Recipe fields added after models were shipped, with their defaults (left out of as_dict when at the default).
-_LATER_FIELDS = {"encoder": "mlp", "decoder": "mlp", "ps_weight": 0.0, "ps_batch": None, "mask_weight": 0.0}
+_LATER_FIELDS = {"encoder": "mlp", "decoder": "mlp", "ps_weight": 0.0, "ps_batch": None, "mask_weight": 0.0,
+                 "alpha": 1.0, "gamma": 1.0}
 
 RECIPES: dict[str, Recipe] = {
     "dsprites_ae": Recipe("dsprites", "ae", steps=10000,
@@ -299,7 +310,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         loss_fn = make_objective(recipe.objective, beta=recipe.beta, dataset_size=recipe.dataset_size,
                                  latent_dim=recipe.latent_dim, image_shape=recipe.in_shape,
                                  ps_weight=recipe.ps_weight, ps_batch=recipe.ps_batch,
-                                 mask_weight=recipe.mask_weight)
+                                 mask_weight=recipe.mask_weight, alpha=recipe.alpha, gamma=recipe.gamma)
         params = list(model.parameters())
         if isinstance(loss_fn, torch.nn.Module):
             # An objective with weights of its own (the perturbation recogniser) trains alongside the
