@@ -347,7 +347,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         torch.set_num_threads(old_threads)
     meta = {"name": name, "recipe": recipe.as_dict(), "steps": steps,
             "train_seconds": round(seconds, 1), "history": history, "curve": curve,
-            "torch_version": str(torch.__version__)}
+            "torch_version": str(torch.__version__), "threads": threads or old_threads}
     return model, meta
 
 
@@ -359,7 +359,8 @@ def _save(model: VAE, meta: dict, directory: Path, metrics: dict | None = None) 
     save_checkpoint(copy.deepcopy(model).half(), path, **meta)
     entry = {"file": path.name, "sha256": _file_sha256(path), "bytes": path.stat().st_size,
              "train_seconds": meta["train_seconds"], "steps": meta["steps"], "recipe": meta["recipe"],
-             "curve": meta["curve"], "metrics": metrics or {}, "torch_version": meta["torch_version"]}
+             "curve": meta["curve"], "metrics": metrics or {}, "torch_version": meta["torch_version"],
+             "threads": meta.get("threads")}
     table = manifest(directory)
     table[name] = entry
     (directory / MANIFEST_NAME).write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
@@ -424,8 +425,11 @@ def verify(directory: str | Path | None = None) -> dict[str, str]:
 
 
 def build(names: list[str] | None = None, *, directory: str | Path | None = None, steps: int | None = None,
-          eval_every: int | None = 1000, progress: bool = True, eval_samples: int = 10000) -> dict:
+          eval_every: int | None = 1000, progress: bool = True, eval_samples: int = 10000,
+          threads: int | None = None) -> dict:
     """Train, evaluate and store zoo models (what ``aecourse zoo train`` runs).
+
+    ``threads`` is passed to :func:`train` (torch's default when None).
 
     dSprites models are scored with :func:`evaluate_dsprites` on the stored
     (float16) weights; the scores go into the manifest. Returns the new
@@ -434,7 +438,7 @@ def build(names: list[str] | None = None, *, directory: str | Path | None = None
     directory = Path(directory or WEIGHTS_DIR)
     out = {}
     for name in names or available():
-        model, meta = train(name, steps=steps, progress=progress, eval_every=eval_every)
+        model, meta = train(name, steps=steps, progress=progress, eval_every=eval_every, threads=threads)
         entry = _save(model, meta, directory)
         if RECIPES[name].dataset == "dsprites":
             entry = _save(model, meta, directory, metrics=evaluate_dsprites(_load_file(directory, name),
