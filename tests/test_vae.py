@@ -10,6 +10,8 @@ from torch.distributions import Normal, kl_divergence
 from aecourse.train import load_checkpoint, save_checkpoint
 from aecourse.vae import (
     OBJECTIVES,
+    AnnealedCapacityLoss,
+    FactorVAELoss,
     VAE,
     VAEConfig,
     ae_loss,
@@ -19,6 +21,7 @@ from aecourse.vae import (
     gaussian_log_density,
     kl_decomposition,
     make_objective,
+    permute_dims,
     reparameterize,
     vae_loss,
 )
@@ -144,6 +147,100 @@ def test_objectives_logs_and_beta():
     loss, logs = make_objective("beta_tcvae", beta=6.0, dataset_size=1000, alpha=0.25, gamma=2.0)(model, x)
     expected = logs["recon"] + 0.25 * logs["mi"] + 6 * logs["tc"] + 2.0 * logs["dwkl"]
     assert math.isclose(loss.item(), expected, rel_tol=1e-4, abs_tol=1e-3)
+
+
+def test_annealed_capacity_tracks_a_linear_schedule_and_counts_only_training_steps():
+    model = _model()
+    x = (torch.rand(16, 1, 8, 8) > 0.5).float()
+    loss_fn = make_objective("annealed_vae", beta=1000.0, c_max=10.0, anneal_steps=4)
+    assert isinstance(loss_fn, AnnealedCapacityLoss)
+    assert [loss_fn.capacity(t) for t in (0, 1, 4, 9)] == [0.0, 2.5, 10.0, 10.0]
+    capacities = []
+    for _ in range(3):
+        torch.manual_seed(0)
+        loss, logs = loss_fn(model, x)
+        capacities.append(logs["capacity"])
+        # the loss is recon + gamma * |KL - C| with the C of this step
+        assert math.isclose(loss.item(), logs["recon"] + 1000 * abs(logs["kl"] - logs["capacity"]), rel_tol=1e-4)
+    assert capacities == [0.0, 2.5, 5.0] and loss_fn.steps_done == 3
+    with torch.no_grad():
+        loss_fn(model, x)  # an evaluation call does not advance the schedule
+    model.eval()
+    loss_fn(model, x)
+    assert loss_fn.steps_done == 3
+    with pytest.raises(ValueError, match="anneal_steps"):
+        AnnealedCapacityLoss(anneal_steps=0)
+
+
+def test_permute_dims_keeps_each_marginal_and_breaks_the_pairing():
+    torch.manual_seed(0)
+    z = torch.arange(200.0).reshape(100, 2)
+    z[:, 1] = z[:, 0]  # perfectly dependent columns
+    p = permute_dims(z)
+    for j in range(2):  # each column is a permutation of itself
+        assert torch.equal(p[:, j].sort().values, z[:, j].sort().values)
+    assert (p[:, 0] == p[:, 1]).float().mean() < 0.1  # rows no longer pair up
+
+
+def test_factor_vae_discriminator_estimates_a_known_total_correlation():
+    # Two Gaussians with correlation rho have TC = -log(1 - rho^2) / 2 (0.83 nats at 0.9); independent ones 0.
+    torch.manual_seed(0)
+    loss_fn = FactorVAELoss(latent_dim=2, hidden=(64, 64))
+    opt = torch.optim.Adam(loss_fn.parameters(), lr=3e-3)
+    rho = 0.9
+
+    def codes(n, r):
+        a, b = torch.randn(2, n)
+        return torch.stack([a, r * a + math.sqrt(1 - r * r) * b], 1)
+
+    for _ in range(600):
+        loss, _ = loss_fn.discriminator_loss(codes(512, rho))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        tc = loss_fn.estimate_tc(codes(20000, rho)).item()
+    assert 0.6 < tc < 1.1, tc  # -log(1 - 0.81) / 2 = 0.830
+    torch.manual_seed(1)
+    fresh = FactorVAELoss(latent_dim=2, hidden=(64, 64))
+    opt = torch.optim.Adam(fresh.parameters(), lr=3e-3)
+    for _ in range(300):
+        loss, _ = fresh.discriminator_loss(codes(512, 0.0))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        assert abs(fresh.estimate_tc(codes(20000, 0.0)).item()) < 0.1
+
+
+def test_factor_vae_gradients_do_not_mix():
+    # The VAE's part must not train the discriminator, and the discriminator's must not train the VAE.
+    model = _model()
+    x = (torch.rand(32, 1, 8, 8) > 0.5).float()
+
+    def grads(gamma):
+        torch.manual_seed(0)
+        loss_fn = make_objective("factor_vae", beta=gamma, latent_dim=3)
+        torch.manual_seed(1)
+        model.zero_grad()
+        loss, logs = loss_fn(model, x)
+        loss.backward()
+        expected = logs["recon"] + logs["kl"] + gamma * logs["tc"] + logs["disc_loss"]
+        assert math.isclose(loss.item(), expected, rel_tol=1e-4)
+        return ([p.grad.clone() for p in loss_fn.parameters()], [p.grad.clone() for p in model.parameters()])
+
+    d0, m0 = grads(0.0)
+    d100, m100 = grads(100.0)
+    assert all(torch.allclose(a, b) for a, b in zip(d0, d100))  # gamma moves no discriminator gradient
+    assert any(not torch.allclose(a, b) for a, b in zip(m0, m100))  # ...but does move the VAE's
+    torch.manual_seed(1)
+    model.zero_grad()
+    vae_loss(1.0)(model, x)[0].backward()
+    assert all(torch.allclose(a, p.grad) for a, p in zip(m0, model.parameters()))  # at gamma 0: the plain VAE's
+    with pytest.raises(ValueError, match="latent_dim"):
+        make_objective("factor_vae")
+    with pytest.raises(ValueError, match="latent_dim=4"):
+        FactorVAELoss(latent_dim=4)(model, x)
 
 
 def test_objective_errors():

@@ -445,6 +445,10 @@ def test_where_recipes_are_masked_and_old_recipes_keep_their_manifest_form():
     with pytest.raises(ValueError, match="alpha and gamma"):
         zoo.Recipe("dsprites", "beta_vae", alpha=0.5)
     assert zoo.Recipe("dsprites", "beta_tcvae", alpha=0.5).as_dict()["alpha"] == 0.5
+    with pytest.raises(ValueError, match="annealed_vae"):
+        zoo.Recipe("dsprites", "beta_vae", c_max=10.0)
+    assert zoo.Recipe("dsprites", "annealed_vae", c_max=10.0).as_dict()["c_max"] == 10.0
+    assert not {"c_max", "anneal_steps"} & set(old)
 
 
 def test_zoo_trains_the_recogniser_but_saves_only_the_vae(monkeypatch, tmp_path):

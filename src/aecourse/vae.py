@@ -60,6 +60,9 @@ __all__ = [
     "vae_loss",
     "beta_tcvae_loss",
     "BetaTCVAEPerturbationLoss",
+    "AnnealedCapacityLoss",
+    "FactorVAELoss",
+    "permute_dims",
     "MaskAreaPenalty",
     "OBJECTIVES",
     "make_objective",
@@ -470,6 +473,136 @@ class BetaTCVAEPerturbationLoss(nn.Module):
         return loss + self.ps_weight * ps, {**logs, "ps": ps.item(), **ps_logs}
 
 
+class AnnealedCapacityLoss(nn.Module):
+    """Capacity-annealed beta-VAE: ``recon + gamma * |KL - C(t)|`` (Burgess et al. 2018).
+
+    "Understanding disentangling in beta-VAE" (https://arxiv.org/abs/1804.03599):
+    instead of a fixed KL weight, the KL is held near a target capacity
+    ``C(t)`` (in nats) that grows linearly from 0 to ``c_max`` over
+    ``anneal_steps`` training steps and then stays there. A tight budget
+    early on lets only the factor that buys the most reconstruction in
+    (position, for dSprites); as it grows, scale, then orientation and shape
+    follow, each into its own latent. Defaults are disentanglement_lib's
+    ``AnnealedVAE`` (``gamma=1000``, ``c_max=25``, ``iteration_threshold``
+    100,000 steps of batch 64); its study also tries ``c_max`` 5 to 100.
+
+    The schedule needs the step number, so this objective is stateful:
+    every call made with the model in training mode and gradients enabled
+    counts as one step (``steps_done``); evaluation calls under
+    ``torch.no_grad()`` or ``model.eval()`` leave it alone. Build a fresh
+    objective for a fresh training run. ``logs`` add ``"capacity"``.
+
+    Parameters
+    ----------
+    gamma : float
+        Weight of ``|KL - C|``, large enough that the KL tracks ``C``.
+    c_max : float
+        Final capacity in nats (summed over latents, averaged over the batch).
+    anneal_steps : int
+        Steps over which ``C`` grows from 0 to ``c_max``.
+    """
+
+    def __init__(self, gamma: float = 1000.0, c_max: float = 25.0, anneal_steps: int = 100000):
+        super().__init__()
+        if gamma < 0 or c_max < 0:
+            raise ValueError(f"gamma and c_max must be >= 0, got {gamma} and {c_max}")
+        if anneal_steps < 1:
+            raise ValueError(f"anneal_steps must be >= 1, got {anneal_steps}")
+        self.gamma, self.c_max, self.anneal_steps = float(gamma), float(c_max), int(anneal_steps)
+        self.steps_done = 0
+
+    def capacity(self, step: int | None = None) -> float:
+        """``C`` at ``step`` (default: the current step)."""
+        step = self.steps_done if step is None else step
+        return self.c_max * min(1.0, step / self.anneal_steps)
+
+    def forward(self, model, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        _, _, _, recon, kl = _sampled_elbo_terms(model, x)
+        c = self.capacity()
+        if model.training and torch.is_grad_enabled():
+            self.steps_done += 1
+        loss = recon + self.gamma * (kl - c).abs()
+        return loss, {"recon": recon.item(), "kl": kl.item(), "capacity": c}
+
+
+def permute_dims(z: torch.Tensor) -> torch.Tensor:
+    """Shuffle each column of ``z`` (batch, latent_dim) independently.
+
+    The rows of the result are samples of ``prod_j q(z_j)``: every latent
+    keeps its marginal, but the latents no longer belong to the same image
+    (Kim & Mnih 2018, Algorithm 1). Uses the global torch generator.
+    """
+    order = torch.argsort(torch.rand(z.shape, device=z.device), dim=0)
+    return torch.gather(z, 0, order)
+
+
+class FactorVAELoss(nn.Module):
+    """FactorVAE: ``recon + KL + gamma * TC`` with the TC estimated by a discriminator (Kim & Mnih 2018).
+
+    "Disentangling by Factorising" (https://arxiv.org/abs/1802.05983). A
+    discriminator ``D`` learns to tell codes ``z ~ q(z)`` (one sample per
+    image) from codes whose latents were shuffled across the batch
+    (:func:`permute_dims`, samples of ``prod_j q(z_j)``); the density-ratio
+    trick turns its logits into the total-correlation estimate
+    ``TC ~= E[log D(z) - log(1 - D(z))]``, which the VAE is penalised by.
+    As in disentanglement_lib's ``FactorVAE``, the shuffled codes come from
+    the same batch.
+
+    One call returns the sum of two losses whose gradients do not mix: the
+    VAE's (the discriminator's weights are read detached, so this part does
+    not train ``D``) and the discriminator's cross-entropy on detached codes
+    (which does not train the VAE). So one optimiser over the VAE's and this
+    module's ``parameters()`` trains both (as :func:`aecourse.zoo.train`
+    does); the paper uses a second Adam for ``D``. ``logs`` add ``"tc"``
+    (the estimate), ``"disc_loss"`` and ``"disc_acc"``.
+
+    Parameters
+    ----------
+    gamma : float
+        TC weight; the paper's best on dSprites is 35 (disentanglement_lib
+        tries 10 to 100).
+    latent_dim : int
+    hidden : tuple of int
+        ``D``'s hidden widths (leaky ReLU 0.2). The paper uses six layers of
+        1,000 units; three of 256 are plenty for 10 latents and CPU-cheap.
+    """
+
+    def __init__(self, gamma: float = 35.0, *, latent_dim: int, hidden: tuple[int, ...] = (256, 256, 256)):
+        super().__init__()
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        widths = [latent_dim, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+        self.discriminator = nn.Sequential(*layers, nn.Linear(widths[-1], 2))  # logits: [joint, shuffled]
+        self.gamma, self.latent_dim = float(gamma), latent_dim
+
+    def estimate_tc(self, z: torch.Tensor) -> torch.Tensor:
+        """``E[log D(z) - log(1 - D(z))]`` over the batch: the TC estimate (gradients reach ``z``, not ``D``)."""
+        frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
+        logits = torch.func.functional_call(self.discriminator, frozen, (z,))
+        return (logits[:, 0] - logits[:, 1]).mean()
+
+    def discriminator_loss(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(cross-entropy, accuracy)`` of ``D`` on ``z`` against :func:`permute_dims` of it (``z`` detached)."""
+        z = z.detach()
+        logits = self.discriminator(torch.cat([z, permute_dims(z)]))
+        labels = torch.arange(2, device=z.device).repeat_interleave(len(z))  # 0: joint, 1: shuffled
+        return F.cross_entropy(logits, labels), (logits.argmax(1) == labels).float().mean()
+
+    def forward(self, model, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        if model.latent_dim != self.latent_dim:
+            raise ValueError(f"this objective was built for latent_dim={self.latent_dim}, the model has "
+                             f"{model.latent_dim}; pass latent_dim=model.latent_dim to make_objective")
+        _, _, z, recon, kl = _sampled_elbo_terms(model, x)
+        tc = self.estimate_tc(z)
+        disc_loss, acc = self.discriminator_loss(z)
+        loss = recon + kl + self.gamma * tc
+        return loss + disc_loss, {"recon": recon.item(), "kl": kl.item(), "tc": tc.item(),
+                                  "disc_loss": disc_loss.item(), "disc_acc": acc.item()}
+
+
 class MaskAreaPenalty(nn.Module):
     """Any objective plus ``weight * sum_j area(M_j)``: an incentive for the masks of a masked decoder to shrink.
 
@@ -517,14 +650,16 @@ class MaskAreaPenalty(nn.Module):
 
 
 #: Objective names used by the zoo and the chapters.
-OBJECTIVES = ("ae", "vae", "beta_vae", "beta_tcvae", "beta_tcvae_ps")
+OBJECTIVES = ("ae", "vae", "beta_vae", "annealed_vae", "factor_vae", "beta_tcvae", "beta_tcvae_ps")
 
 
 def make_objective(name: str, *, beta: float | None = None, dataset_size: int | None = None,
                    latent_dim: int | None = None, image_shape: tuple[int, int, int] | None = None,
                    ps_weight: float = 1.0, ps_batch: int | None = None, mask_weight: float = 0.0,
-                   alpha: float = 1.0, gamma: float = 1.0) -> LossFn:
-    """Build an objective by name: ``"ae"``, ``"vae"``, ``"beta_vae"``, ``"beta_tcvae"`` or ``"beta_tcvae_ps"``.
+                   alpha: float = 1.0, gamma: float = 1.0, c_max: float = 25.0,
+                   anneal_steps: int = 100000) -> LossFn:
+    """Build an objective by name: ``"ae"``, ``"vae"``, ``"beta_vae"``, ``"annealed_vae"``, ``"beta_tcvae"`` or
+    ``"beta_tcvae_ps"``.
 
     ``"beta_tcvae"`` needs ``dataset_size``; ``"beta_tcvae_ps"``
     (:class:`BetaTCVAEPerturbationLoss`) also ``latent_dim`` and
@@ -534,11 +669,13 @@ def make_objective(name: str, *, beta: float | None = None, dataset_size: int | 
     :class:`MaskAreaPenalty` to any objective (masked decoders only).
     ``alpha`` and ``gamma`` weight beta-TCVAE's index-code MI and
     dimension-wise KL (:func:`beta_tcvae_loss`; 1 and 1 in the paper).
+    ``"annealed_vae"`` (:class:`AnnealedCapacityLoss`) takes ``beta`` as its
+    ``gamma`` (default 1000), and ``c_max`` and ``anneal_steps``.
     """
     if mask_weight:
         inner = make_objective(name, beta=beta, dataset_size=dataset_size, latent_dim=latent_dim,
                                image_shape=image_shape, ps_weight=ps_weight, ps_batch=ps_batch,
-                               alpha=alpha, gamma=gamma)
+                               alpha=alpha, gamma=gamma, c_max=c_max, anneal_steps=anneal_steps)
         return MaskAreaPenalty(inner, mask_weight)
     if name == "ae":
         return ae_loss()
@@ -546,6 +683,12 @@ def make_objective(name: str, *, beta: float | None = None, dataset_size: int | 
         return vae_loss(1.0)
     if name == "beta_vae":
         return vae_loss(4.0 if beta is None else beta)
+    if name == "factor_vae":
+        if latent_dim is None:
+            raise ValueError("factor_vae needs latent_dim (its discriminator reads codes), e.g. latent_dim=model.latent_dim")
+        return FactorVAELoss(35.0 if beta is None else beta, latent_dim=latent_dim)
+    if name == "annealed_vae":
+        return AnnealedCapacityLoss(1000.0 if beta is None else beta, c_max=c_max, anneal_steps=anneal_steps)
     if name in ("beta_tcvae", "beta_tcvae_ps"):
         if dataset_size is None:
             raise ValueError(f"{name} needs dataset_size (the number of training images)")

@@ -86,9 +86,13 @@ class Recipe:
         beta-TCVAE's weights on the index-code mutual information and the
         dimension-wise KL (:func:`~aecourse.vae.beta_tcvae_loss`; 1 and 1
         in the paper).
+    c_max, anneal_steps : float, int
+        The capacity schedule of objective ``"annealed_vae"``
+        (:class:`~aecourse.vae.AnnealedCapacityLoss`, whose ``gamma`` is the
+        recipe's ``beta``).
 
     Fields added after the first zoo (``encoder``, ``decoder``, ``ps_weight``, ``ps_batch``, ``mask_weight``,
-    ``alpha``, ``gamma``)
+    ``alpha``, ``gamma``, ``c_max``, ``anneal_steps``)
     appear in :meth:`as_dict` only when they differ from their defaults, so
     the manifests and retrain caches of the older recipes stay valid.
     """
@@ -112,6 +116,8 @@ class Recipe:
     mask_weight: float = 0.0
     alpha: float = 1.0
     gamma: float = 1.0
+    c_max: float = 25.0
+    anneal_steps: int = 100000
 
     def __post_init__(self):
         if (self.ps_weight or self.ps_batch is not None) and self.objective != "beta_tcvae_ps":
@@ -119,6 +125,9 @@ class Recipe:
                              "use objective='beta_tcvae_ps' or leave them at their defaults")
         if (self.alpha, self.gamma) != (1.0, 1.0) and not self.objective.startswith("beta_tcvae"):
             raise ValueError(f"alpha and gamma weight beta-TCVAE's terms; objective {self.objective!r} has none")
+        if (self.c_max, self.anneal_steps) != (25.0, 100000) and self.objective != "annealed_vae":
+            raise ValueError(f"c_max and anneal_steps set the capacity schedule of objective 'annealed_vae'; "
+                             f"objective {self.objective!r} has none")
         if self.mask_weight and self.decoder != "masked":
             raise ValueError(f"mask_weight={self.mask_weight} needs decoder='masked' (only it has masks)")
 
@@ -143,7 +152,7 @@ class Recipe:
 
 #: Recipe fields added after models were shipped, with their defaults (left out of as_dict when at the default).
 _LATER_FIELDS = {"encoder": "mlp", "decoder": "mlp", "ps_weight": 0.0, "ps_batch": None, "mask_weight": 0.0,
-                 "alpha": 1.0, "gamma": 1.0}
+                 "alpha": 1.0, "gamma": 1.0, "c_max": 25.0, "anneal_steps": 100000}
 
 RECIPES: dict[str, Recipe] = {
     "dsprites_ae": Recipe("dsprites", "ae", steps=10000,
@@ -310,7 +319,8 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         loss_fn = make_objective(recipe.objective, beta=recipe.beta, dataset_size=recipe.dataset_size,
                                  latent_dim=recipe.latent_dim, image_shape=recipe.in_shape,
                                  ps_weight=recipe.ps_weight, ps_batch=recipe.ps_batch,
-                                 mask_weight=recipe.mask_weight, alpha=recipe.alpha, gamma=recipe.gamma)
+                                 mask_weight=recipe.mask_weight, alpha=recipe.alpha, gamma=recipe.gamma,
+                                 c_max=recipe.c_max, anneal_steps=recipe.anneal_steps)
         params = list(model.parameters())
         if isinstance(loss_fn, torch.nn.Module):
             # An objective with weights of its own (the perturbation recogniser) trains alongside the
