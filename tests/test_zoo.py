@@ -74,6 +74,24 @@ def test_training_is_reproducible(tiny):
     assert meta["steps"] == 30 and meta["train_seconds"] > 0 and "tc" in meta["history"]
 
 
+@pytest.mark.parametrize("objective, extra", [("factor_vae", {}), ("annealed_vae", {"c_max": 5.0, "anneal_steps": 4})])
+def test_objectives_with_state_train_through_the_zoo(objective, extra, monkeypatch):
+    # FactorVAE's discriminator trains alongside the VAE but is not saved; the annealed capacity follows the steps.
+    recipe = replace(TINY, objective=objective, beta=None, steps=6, **extra)
+    monkeypatch.setitem(zoo.RECIPES, "tiny_state", recipe)
+    made = []
+    original = zoo.make_objective
+    monkeypatch.setattr(zoo, "make_objective", lambda *a, **k: made.append(original(*a, **k)) or made[-1])
+    model, meta = zoo.train("tiny_state", progress=False)
+    loss_fn = made[0]
+    if objective == "factor_vae":
+        assert "disc_acc" in meta["history"] and loss_fn.gamma == 35.0
+        assert all(p.grad is not None for p in loss_fn.parameters())
+        assert not any("discriminator" in k for k in model.state_dict())
+    else:
+        assert loss_fn.steps_done == 6 and loss_fn.capacity() == 5.0 and loss_fn.gamma == 1000.0
+
+
 def test_retrain_trains_once_then_uses_the_cache(tiny, monkeypatch):
     first = zoo.load("tiny", retrain=True, progress=False)
     assert (tiny / "cache" / "tiny.pt").is_file()

@@ -11,6 +11,10 @@ objective          what it adds to the reconstruction term
 :func:`vae_loss`   ``beta * KL(q(z|x) || N(0, I))``; ``beta=1`` is the VAE
                    (Kingma & Welling 2014), ``beta>1`` the beta-VAE
                    (Higgins et al. 2017)
+:class:`AnnealedCapacityLoss`  ``gamma * |KL - C|`` with a capacity ``C``
+                   that grows during training (Burgess et al. 2018)
+:class:`FactorVAELoss`  ``KL + gamma * TC``, the total correlation
+                   estimated by a discriminator (Kim & Mnih 2018)
 :func:`beta_tcvae_loss`  the KL split into index-code mutual information,
                    total correlation and dimension-wise KL, with the total
                    correlation weighted by ``beta`` (Chen et al. 2018)

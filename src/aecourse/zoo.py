@@ -66,10 +66,11 @@ class Recipe:
         dSprites images are drawn afresh every step (uniform over all
         737,280 factor combinations, as disentanglement_lib samples);
         glyph digits come from a fixed set of ``train_size`` images.
-    objective : "ae", "vae", "beta_vae", "beta_tcvae" or "beta_tcvae_ps"
-        See :mod:`aecourse.vae`.
+    objective : "ae", "vae", "beta_vae", "annealed_vae", "factor_vae", "beta_tcvae" or "beta_tcvae_ps"
+        See :mod:`aecourse.vae` (:data:`~aecourse.vae.OBJECTIVES`).
     beta : float or None
-        The objective's beta (None: its default).
+        The objective's beta (None: its default); for ``"annealed_vae"``
+        and ``"factor_vae"`` their ``gamma``.
     steps, batch_size, lr, seed : training budget (Adam), fully seeded.
     resolution : int
         dSprites image side (ignored for glyphs, which are 28x28).
