@@ -347,6 +347,13 @@ def _check_vae(model) -> None:
         )
 
 
+def _check_latent_dim(model, latent_dim: int) -> None:
+    """For objectives with networks of their own that read codes: they must match the model's latent size."""
+    if model.latent_dim != latent_dim:
+        raise ValueError(f"this objective was built for latent_dim={latent_dim}, the model has "
+                         f"{model.latent_dim}; pass latent_dim=model.latent_dim to make_objective")
+
+
 def _sampled_elbo_terms(model, x):
     """Encode, sample once, decode: ``(mu, logvar, z, recon, kl)`` with batch-mean recon and KL."""
     _check_vae(model)
@@ -466,9 +473,7 @@ class BetaTCVAEPerturbationLoss(nn.Module):
     def forward(self, model, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         from .wherewhat import perturbation_loss, sample_perturbations
 
-        if model.latent_dim != self.latent_dim:
-            raise ValueError(f"this objective was built for latent_dim={self.latent_dim}, the model has "
-                             f"{model.latent_dim}; pass latent_dim=model.latent_dim to make_objective")
+        _check_latent_dim(model, self.latent_dim)
         loss, logs = self.tcvae(model, x)
         n = self.ps_batch or len(x)
         z = torch.randn(n, self.latent_dim, device=x.device)
@@ -596,9 +601,7 @@ class FactorVAELoss(nn.Module):
         return F.cross_entropy(logits, labels), (logits.argmax(1) == labels).float().mean()
 
     def forward(self, model, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        if model.latent_dim != self.latent_dim:
-            raise ValueError(f"this objective was built for latent_dim={self.latent_dim}, the model has "
-                             f"{model.latent_dim}; pass latent_dim=model.latent_dim to make_objective")
+        _check_latent_dim(model, self.latent_dim)
         _, _, z, recon, kl = _sampled_elbo_terms(model, x)
         tc = self.estimate_tc(z)
         disc_loss, acc = self.discriminator_loss(z)
@@ -662,8 +665,7 @@ def make_objective(name: str, *, beta: float | None = None, dataset_size: int | 
                    ps_weight: float = 1.0, ps_batch: int | None = None, mask_weight: float = 0.0,
                    alpha: float = 1.0, gamma: float = 1.0, c_max: float = 25.0,
                    anneal_steps: int = 100000) -> LossFn:
-    """Build an objective by name: ``"ae"``, ``"vae"``, ``"beta_vae"``, ``"annealed_vae"``, ``"beta_tcvae"`` or
-    ``"beta_tcvae_ps"``.
+    """Build an objective by name, one of :data:`OBJECTIVES`.
 
     ``"beta_tcvae"`` needs ``dataset_size``; ``"beta_tcvae_ps"``
     (:class:`BetaTCVAEPerturbationLoss`) also ``latent_dim`` and
@@ -674,7 +676,10 @@ def make_objective(name: str, *, beta: float | None = None, dataset_size: int | 
     ``alpha`` and ``gamma`` weight beta-TCVAE's index-code MI and
     dimension-wise KL (:func:`beta_tcvae_loss`; 1 and 1 in the paper).
     ``"annealed_vae"`` (:class:`AnnealedCapacityLoss`) takes ``beta`` as its
-    ``gamma`` (default 1000), and ``c_max`` and ``anneal_steps``.
+    ``gamma`` (default 1000), and ``c_max`` and ``anneal_steps``;
+    ``"factor_vae"`` (:class:`FactorVAELoss`, an ``nn.Module`` whose
+    discriminator must be trained too) takes ``beta`` as its ``gamma``
+    (default 35) and needs ``latent_dim``.
     """
     if mask_weight:
         inner = make_objective(name, beta=beta, dataset_size=dataset_size, latent_dim=latent_dim,

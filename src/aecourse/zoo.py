@@ -120,16 +120,20 @@ class Recipe:
     c_max: float = 25.0
     anneal_steps: int = 100000
 
+    def _changed(self, *names: str) -> bool:
+        """Whether any of these later-added fields differs from its default."""
+        return any(getattr(self, n) != _LATER_FIELDS[n] for n in names)
+
     def __post_init__(self):
-        if (self.ps_weight or self.ps_batch is not None) and self.objective != "beta_tcvae_ps":
+        if self._changed("ps_weight", "ps_batch") and self.objective != "beta_tcvae_ps":
             raise ValueError(f"ps_weight and ps_batch have no effect with objective {self.objective!r}; "
                              "use objective='beta_tcvae_ps' or leave them at their defaults")
-        if (self.alpha, self.gamma) != (1.0, 1.0) and not self.objective.startswith("beta_tcvae"):
+        if self._changed("alpha", "gamma") and not self.objective.startswith("beta_tcvae"):
             raise ValueError(f"alpha and gamma weight beta-TCVAE's terms; objective {self.objective!r} has none")
-        if (self.c_max, self.anneal_steps) != (25.0, 100000) and self.objective != "annealed_vae":
+        if self._changed("c_max", "anneal_steps") and self.objective != "annealed_vae":
             raise ValueError(f"c_max and anneal_steps set the capacity schedule of objective 'annealed_vae'; "
                              f"objective {self.objective!r} has none")
-        if self.mask_weight and self.decoder != "masked":
+        if self._changed("mask_weight") and self.decoder != "masked":
             raise ValueError(f"mask_weight={self.mask_weight} needs decoder='masked' (only it has masks)")
 
     def as_dict(self) -> dict:
