@@ -9,15 +9,13 @@ machine is idle, because the wait ends as soon as the message arrives.
 """
 from __future__ import annotations
 
+from nbval.plugin import IPyNbCell  # a test dependency: pytest's addopts pass --nbval-lax
+
 #: Seconds nbval waits for each output message of a finished cell (nbval's own value: 5).
 NBVAL_OUTPUT_TIMEOUT = 120
 
 
 def pytest_collection_modifyitems(items):
-    try:
-        from nbval.plugin import IPyNbCell
-    except ImportError:  # nbval absent: no notebook items to adjust
-        return
     for item in items:
         if isinstance(item, IPyNbCell):
             item.output_timeout = NBVAL_OUTPUT_TIMEOUT
