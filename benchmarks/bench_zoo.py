@@ -1,8 +1,9 @@
 """The model zoo: training time, size, scores, and MIG against training seconds.
 
 By default this reads what ``aecourse zoo train`` recorded in the shipped
-manifest (every dSprites model stores its MIG / FactorVAE curve, measured
-every 2,000 steps on 5,000 samples while training, evaluation time excluded)
+manifest (every dSprites model stores its MIG / FactorVAE curve, measured on
+5,000 samples every ``--eval-every`` steps while training, 1,000 to 20,000 in the
+shipped zoo; evaluation time excluded)
 and draws the curve to ``benchmarks/results/zoo_mig_curve.png``.
 ``--retrain NAME`` trains that recipe again here and measures afresh
 (minutes on a CPU).
