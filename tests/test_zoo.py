@@ -151,7 +151,8 @@ def test_factor_vae_score_counts_the_factors_with_a_latent_of_their_own():
     for name, own in (("dsprites_beta_tcvae", 3), ("dsprites_factor_vae", 4)):
         codes, factors = dis.sample_codes(data, zoo._represent(zoo.load(name)), 3000, np.random.default_rng(0),
                                           batch_size=1000)
-        mi = dis.discrete_mutual_info(dis.histogram_discretize(codes), factors) / dis.discrete_entropy(factors)
+        m = dis.mig(codes, factors)
+        mi = m["mutual_info"] / m["entropy"]  # (latent, factor), each factor's share of its entropy
         # a factor has a latent of its own when some latent knows more about it than about any other factor
         # and holds at least 0.2 of its entropy (beta-TCVAE's shape is only a passenger in its scale latent)
         captured = {int(mi[j].argmax()) for j in range(len(mi)) if mi[j].max() >= 0.2}
