@@ -92,6 +92,29 @@ def test_objectives_with_state_train_through_the_zoo(objective, extra, monkeypat
         assert loss_fn.steps_done == 6 and loss_fn.capacity() == 5.0 and loss_fn.gamma == 1000.0
 
 
+
+def test_learning_rate_drops_once_after_lr_decay_step(monkeypatch):
+    # After lr_decay_step steps the rate becomes lr * factor: with a vanishing factor, a 5-step run ends where
+    # the 2-step run stopped (Adam's steps are about lr in size), and at factor 1 it is the constant-rate run.
+    def run(steps, **decay):
+        monkeypatch.setitem(zoo.RECIPES, "tiny_decay", replace(TINY, steps=steps, **decay))
+        return zoo.train("tiny_decay", progress=False)[0].state_dict()
+
+    two, five = run(2), run(5)
+    frozen, same = run(5, lr_decay_step=2, lr_decay_factor=1e-12), run(5, lr_decay_step=2, lr_decay_factor=1.0)
+    assert all(torch.allclose(frozen[k], two[k], rtol=0, atol=1e-9) for k in two)
+    assert not all(torch.allclose(five[k], two[k], rtol=0, atol=1e-6) for k in two)
+    assert all(torch.equal(same[k], five[k]) for k in five)
+    # A recipe without a decay keeps its old manifest form; a decay shows in it.
+    assert not {"lr_decay_step", "lr_decay_factor"} & set(TINY.as_dict())
+    assert replace(TINY, lr_decay_step=2).as_dict()["lr_decay_step"] == 2
+    with pytest.raises(ValueError, match="needs lr_decay_step"):
+        replace(TINY, lr_decay_factor=0.5)
+    with pytest.raises(ValueError, match="lr_decay_step must be >= 1"):
+        replace(TINY, lr_decay_step=0)
+    with pytest.raises(ValueError, match="lr_decay_factor must be > 0"):
+        replace(TINY, lr_decay_step=2, lr_decay_factor=0.0)
+
 def test_retrain_trains_once_then_uses_the_cache(tiny, monkeypatch):
     first = zoo.load("tiny", retrain=True, progress=False)
     assert (tiny / "cache" / "tiny.pt").is_file()

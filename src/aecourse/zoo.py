@@ -72,6 +72,9 @@ class Recipe:
         The objective's beta (None: its default); for ``"annealed_vae"``
         and ``"factor_vae"`` their ``gamma``.
     steps, batch_size, lr, seed : training budget (Adam), fully seeded.
+    lr_decay_step, lr_decay_factor : int or None, float
+        After ``lr_decay_step`` steps the learning rate drops once to
+        ``lr * lr_decay_factor`` (None: a constant rate).
     resolution : int
         dSprites image side (ignored for glyphs, which are 28x28).
     latent_dim, hidden, encoder, decoder : the :class:`~aecourse.vae.VAEConfig`.
@@ -93,7 +96,7 @@ class Recipe:
         recipe's ``beta``).
 
     Fields added after the first zoo (``encoder``, ``decoder``, ``ps_weight``, ``ps_batch``, ``mask_weight``,
-    ``alpha``, ``gamma``, ``c_max``, ``anneal_steps``)
+    ``alpha``, ``gamma``, ``c_max``, ``anneal_steps``, ``lr_decay_step``, ``lr_decay_factor``)
     appear in :meth:`as_dict` only when they differ from their defaults, so
     the manifests and retrain caches of the older recipes stay valid.
     """
@@ -119,6 +122,8 @@ class Recipe:
     gamma: float = 1.0
     c_max: float = 25.0
     anneal_steps: int = 100000
+    lr_decay_step: int | None = None
+    lr_decay_factor: float = 0.1
 
     def _changed(self, *names: str) -> bool:
         """Whether any of these later-added fields differs from its default."""
@@ -133,6 +138,13 @@ class Recipe:
         if self._changed("c_max", "anneal_steps") and self.objective != "annealed_vae":
             raise ValueError(f"c_max and anneal_steps set the capacity schedule of objective 'annealed_vae'; "
                              f"objective {self.objective!r} has none")
+        if self._changed("lr_decay_factor") and self.lr_decay_step is None:
+            raise ValueError(f"lr_decay_factor={self.lr_decay_factor} needs lr_decay_step (the step after which "
+                             "the learning rate drops)")
+        if self.lr_decay_step is not None and self.lr_decay_step < 1:
+            raise ValueError(f"lr_decay_step must be >= 1 (or None for a constant rate), got {self.lr_decay_step}")
+        if not self.lr_decay_factor > 0:
+            raise ValueError(f"lr_decay_factor must be > 0, got {self.lr_decay_factor}")
         if self._changed("mask_weight") and self.decoder != "masked":
             raise ValueError(f"mask_weight={self.mask_weight} needs decoder='masked' (only it has masks)")
 
@@ -157,7 +169,8 @@ class Recipe:
 
 #: Recipe fields added after models were shipped, with their defaults (left out of as_dict when at the default).
 _LATER_FIELDS = {"encoder": "mlp", "decoder": "mlp", "ps_weight": 0.0, "ps_batch": None, "mask_weight": 0.0,
-                 "alpha": 1.0, "gamma": 1.0, "c_max": 25.0, "anneal_steps": 100000}
+                 "alpha": 1.0, "gamma": 1.0, "c_max": 25.0, "anneal_steps": 100000,
+                 "lr_decay_step": None, "lr_decay_factor": 0.1}
 
 RECIPES: dict[str, Recipe] = {
     "dsprites_ae": Recipe("dsprites", "ae", steps=10000,
@@ -344,6 +357,9 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         bar = tqdm(range(1, steps + 1), desc=f"training {name}", disable=not progress, leave=False)
         model.train()
         for step in bar:
+            if recipe.lr_decay_step is not None and step == recipe.lr_decay_step + 1:
+                for group in optimizer.param_groups:
+                    group["lr"] = recipe.lr * recipe.lr_decay_factor
             start = time.perf_counter()
             loss, logs = loss_fn(model, next(batches))
             optimizer.zero_grad(set_to_none=True)
