@@ -150,8 +150,9 @@ def test_best_dsprites_models_reach_the_quality_bars_and_their_scores_reproduce(
     best_mig = max(scores, key=lambda n: scores[n]["mig"])
     best_fv = max(scores, key=lambda n: scores[n]["factor_vae"])
     # Issue 4 asks for one model with MIG >= 0.30 and a FactorVAE score >= 0.75. The zoo has each bar in a
-    # different model: beta-TCVAE's three latents (x, y, scale) give the MIG, FactorVAE's four (shape too)
-    # the FactorVAE score, with MIG 0.28 (benchmarks/zoo_search.md: every configuration tried).
+    # different model: beta-TCVAE's three latents (x, y, scale) give the MIG, FactorVAE the FactorVAE score, with
+    # MIG 0.28; cutting its learning rate lifts MIG to 0.30 but drops the score to 0.73, as its unused latents
+    # fall under the prune threshold (benchmarks/zoo_search.md: every configuration tried).
     assert scores[best_mig]["mig"] >= 0.30, scores[best_mig]
     assert scores[best_fv]["factor_vae"] >= 0.75, scores[best_fv]
     assert scores["dsprites_factor_vae"]["mig"] >= 0.25 and scores[best_mig]["factor_vae"] >= 0.55
@@ -164,23 +165,44 @@ def test_best_dsprites_models_reach_the_quality_bars_and_their_scores_reproduce(
     assert ae["mig"] < scores[best_mig]["mig"] and ae["explicitness"] > 0.7
 
 
-def test_factor_vae_score_counts_the_factors_with_a_latent_of_their_own():
-    """Chapter 05's reading of the table: the shipped models score about (factors with their own latent) / 5."""
+def test_factor_vae_score_is_read_from_its_vote_table():
+    """Chapter 05's reading of the FactorVAE score through its vote table (rows: fixed factor, columns: quietest latent).
+
+    beta-TCVAE: three active latents (x, y, scale), so shape and orientation are outvoted: 3/5. FactorVAE: shape's
+    latent wins shape's row with only part of its batches, while orientation, which no latent holds, collects votes
+    on unused latents that stay above the 0.05 prune threshold.
+    """
     from aecourse import disentanglement as dis
     from aecourse.dsprites import DSpritesGroundTruth
 
+    shape, scale, orientation, x, y = range(5)
     data = DSpritesGroundTruth(32)
-    table = zoo.manifest()
-    for name, own in (("dsprites_beta_tcvae", 3), ("dsprites_factor_vae", 4)):
-        codes, factors = dis.sample_codes(data, zoo._represent(zoo.load(name)), 3000, np.random.default_rng(0),
-                                          batch_size=1000)
+
+    def votes(name):
+        represent = zoo._represent(zoo.load(name))
+        codes, factors = dis.sample_codes(data, represent, 3000, np.random.default_rng(0), batch_size=1000)
         m = dis.mig(codes, factors)
-        mi = m["mutual_info"] / m["entropy"]  # (latent, factor), each factor's share of its entropy
-        # a factor has a latent of its own when some latent knows more about it than about any other factor
-        # and holds at least 0.2 of its entropy (beta-TCVAE's shape is only a passenger in its scale latent)
-        captured = {int(mi[j].argmax()) for j in range(len(mi)) if mi[j].max() >= 0.2}
-        assert len(captured) == own, (name, np.round(mi, 2))
-        assert abs(table[name]["metrics"]["factor_vae"] - own / 5) < 0.03, name
+        fv = dis.factor_vae_score(data, represent, 0, num_train=2000, num_eval=1000, num_variance_estimate=5000)
+        return fv, m["mutual_info"] / m["entropy"]  # (latent, factor): each factor's share of its entropy
+
+    tc, _ = votes("dsprites_beta_tcvae")
+    assert tc["num_active_dims"] == 3
+    owners = tc["classifier"][tc["votes"].sum(axis=0) > 0]
+    assert sorted(owners) == [scale, x, y]
+    assert abs(tc["eval_accuracy"] - 3 / 5) < 0.03
+
+    fv, share = votes("dsprites_factor_vae")
+    table, owner = fv["votes"], fv["classifier"]
+    rate = table / table.sum(axis=1, keepdims=True)
+    shape_latent = int(table[shape].argmax())
+    assert owner[shape_latent] == shape and share[shape_latent].argmax() == shape
+    assert 0.4 < rate[shape, shape_latent] < 0.8  # the rest of shape's votes go mostly to the scale latent
+    assert owner[int(table[scale].argmax())] == scale and share[int(table[scale].argmax()), shape] > 0.05
+    noise = share.max(axis=1) < 0.15  # latents that hold no factor (the chapter's "faint" rows)
+    assert fv["num_active_dims"] > 5 and noise.sum() >= 4
+    right = rate[orientation, owner == orientation].sum()
+    assert right > 0.25 and rate[orientation, (owner == orientation) & noise].sum() > 0.8 * right
+    assert abs(fv["eval_accuracy"] - 0.8) < 0.04
 
 
 @pytest.mark.slow
