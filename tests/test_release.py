@@ -159,3 +159,13 @@ def test_repository_release_in_sync():
         pytest.skip("no chapters in solutions/ yet")
     problems = diff_release(REPO)
     assert problems == [], "course/ is stale; run `aecourse release`:\n" + "\n".join(problems)
+
+
+def test_source_notebooks_have_unique_cell_ids():
+    """Every cell in solutions/ carries an id (nbformat 4.5): without one nbformat warns, and will refuse in future."""
+    for path in sorted((REPO / "solutions").glob("*/*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        ids = [cell.get("id") for cell in cells]
+        missing = [i for i, cell_id in enumerate(ids) if not cell_id]
+        assert not missing, f"{path.name}: cells {missing} have no id; give each a unique 'id' (e.g. 'c034a')"
+        assert len(set(ids)) == len(ids), f"{path.name}: duplicate cell ids"
