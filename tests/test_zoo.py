@@ -92,7 +92,6 @@ def test_objectives_with_state_train_through_the_zoo(objective, extra, monkeypat
         assert loss_fn.steps_done == 6 and loss_fn.capacity() == 5.0 and loss_fn.gamma == 1000.0
 
 
-
 def test_learning_rate_drops_once_after_lr_decay_step(monkeypatch):
     # After lr_decay_step steps the rate becomes lr * factor: with a vanishing factor, a 5-step run ends where
     # the 2-step run stopped (Adam's steps are about lr in size), and at factor 1 it is the constant-rate run.
@@ -114,6 +113,7 @@ def test_learning_rate_drops_once_after_lr_decay_step(monkeypatch):
         replace(TINY, lr_decay_step=0)
     with pytest.raises(ValueError, match="lr_decay_factor must be > 0"):
         replace(TINY, lr_decay_step=2, lr_decay_factor=0.0)
+
 
 def test_retrain_trains_once_then_uses_the_cache(tiny, monkeypatch):
     first = zoo.load("tiny", retrain=True, progress=False)
@@ -197,7 +197,8 @@ def test_factor_vae_score_is_read_from_its_vote_table():
     shape_latent = int(table[shape].argmax())
     assert owner[shape_latent] == shape and share[shape_latent].argmax() == shape
     assert 0.4 < rate[shape, shape_latent] < 0.8  # the rest of shape's votes go mostly to the scale latent
-    assert owner[int(table[scale].argmax())] == scale and share[int(table[scale].argmax()), shape] > 0.05
+    scale_latent = int(table[scale].argmax())
+    assert owner[scale_latent] == scale and share[scale_latent, shape] > 0.05
     noise = share.max(axis=1) < 0.15  # latents that hold no factor (the chapter's "faint" rows)
     assert fv["num_active_dims"] > 5 and noise.sum() >= 4
     right = rate[orientation, owner == orientation].sum()
