@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from aecourse.models import DenseAutoencoder
 from aecourse.train import History
-from aecourse.viz import image_grid, latent_scatter, plot_history, show_reconstructions, to_numpy_images
+from aecourse.viz import heatmap, image_grid, latent_scatter, plot_history, show_reconstructions, to_numpy_images
 
 
 def test_image_grid_layout():
@@ -53,3 +53,30 @@ def test_plot_history_one_or_many():
     h = History(train_loss=[1.0, 0.5], val_loss=[1.1, 0.6])
     assert len(plot_history(h).axes[0].lines) == 2
     assert len(plot_history({"a": h, "b": History(train_loss=[2.0, 1.0])}).axes[0].lines) == 3
+
+
+def test_heatmap_annotates_above_a_threshold_outlines_cells_and_writes_given_text():
+    share = np.array([[0.9, 0.05], [0.3, 0.0]])
+    fig = heatmap(share, annotate=0.1, colorbar="share", cmap="viridis", vmax=1.0)
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["0.30", "0.90"]  # 0.05 and 0 stay blank
+    assert fig.axes[1].get_ylabel() == "share"  # the colour bar
+    # text colour follows the cell's brightness: viridis is bright at 0.9, dark at 0.3
+    colour = {t.get_text(): t.get_color() for t in ax.texts}
+    assert colour == {"0.90": "black", "0.30": "white"}
+
+    counts = np.array([[7, 0], [2, 5]])
+    fig = heatmap(counts / counts.sum(1, keepdims=True), text=counts, fmt="{}", colorbar=None,
+                      outline=counts == counts.max(0), row_names=["a", "b"], col_names=["z0", "z1"])
+    ax = fig.axes[0]
+    assert len(fig.axes) == 1  # no colour bar
+    assert sorted(t.get_text() for t in ax.texts) == ["2", "5", "7"]  # the zero count is left blank
+    boxes = sorted((p.get_x() + 0.5, p.get_y() + 0.5) for p in ax.patches)
+    assert boxes == [(0.0, 0.0), (1.0, 1.0)]  # (col, row) of each column's maximum
+
+    for bad, match in [({"text": np.ones(3)}, "text has shape"), ({"outline": np.ones((3, 3))}, "outline has shape"),
+                       ({"vmin": 1.0, "vmax": 1.0}, "must be above vmin")]:
+        with pytest.raises(ValueError, match=match):
+            heatmap(share, **bad)
+    with pytest.raises(ValueError, match="2-D matrix"):
+        heatmap(np.ones(4))

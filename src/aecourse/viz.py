@@ -352,8 +352,8 @@ def traversal_grid(model, z0, *, dims: Sequence[int] | None = None, span: tuple[
                       row_labels=[labels[d] for d in dims], size=size)
 
 
-# --------------------------------------------------------------------------- interventional assays (06-interventions)
-__all__ += ["response_heatmap", "response_map_figure"]
+# --------------------------------------------------------------------------- matrices as tables (05-measure, 06-interventions)
+__all__ += ["heatmap"]
 
 
 def _numpy_matrix(matrix, name: str) -> np.ndarray:
@@ -375,10 +375,98 @@ def _labels(names, count: int, default: str, what: str) -> list[str]:
     return names
 
 
+def _same_shape(values, shape, name: str) -> np.ndarray:
+    values = np.asarray(values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values)
+    if values.shape != shape:
+        raise ValueError(f"{name} has shape {values.shape} but the matrix is {shape}; give one entry per cell")
+    return values
+
+
+def heatmap(matrix, *, ax=None, title: str = "", row_label: str = "", col_label: str = "",
+            row_names: Sequence[str] | None = None, col_names: Sequence[str] | None = None,
+            cmap: str = "Blues", vmin: float = 0.0, vmax: float | None = None,
+            colorbar: str | None = "", annotate: bool | float = True, text=None, fmt: str = "{:.2f}",
+            outline=None):
+    """A matrix as an annotated heatmap: the one drawing behind every table-like figure in the course.
+
+    Parameters
+    ----------
+    matrix : array or Tensor, shape (rows, cols)
+        The values that set each cell's colour.
+    ax : matplotlib Axes, optional
+        Draw into it (part of a larger figure); the figure is then left open.
+    title, row_label, col_label : str
+    row_names, col_names : sequence of str, optional
+        Tick labels (default ``z0, z1, ...``).
+    cmap : str
+        A matplotlib colormap name.
+    vmin, vmax : float
+        The colour range; ``vmax=None`` uses the matrix's maximum.
+    colorbar : str or None
+        The colour bar's label; ``None`` draws no colour bar (e.g. to share one
+        between panels: ``fig.colorbar(ax.images[0], ax=axes)``).
+    annotate : bool or float
+        ``True`` writes every cell, ``False`` none, a number only the cells whose
+        value is at least that number (so faint cells stay quiet).
+    text : array, shape (rows, cols), optional
+        What to write in the cells (default: the matrix itself), e.g. counts
+        over a heatmap of shares. Zero entries are left blank.
+    fmt : str
+        Format of the written numbers.
+    outline : bool array, shape (rows, cols), optional
+        Cells to outline in red (e.g. a classifier's answers).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    mat = _numpy_matrix(matrix, "matrix")
+    rows, cols = mat.shape
+    row_names = _labels(row_names, rows, "z", "row_names")
+    col_names = _labels(col_names, cols, "z", "col_names")
+    words = mat if text is None else _same_shape(text, mat.shape, "text")
+    marked = np.zeros(mat.shape, bool) if outline is None else _same_shape(outline, mat.shape, "outline").astype(bool)
+    top = max(float(np.nanmax(mat)), vmin + 1e-12) if vmax is None else float(vmax)
+    if not top > vmin:
+        raise ValueError(f"vmax ({top}) must be above vmin ({vmin})")
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(min(1.2 + 0.55 * cols, 14), min(1.0 + 0.45 * rows, 10)))
+    else:
+        fig = ax.figure
+    im = ax.imshow(mat, cmap=cmap, vmin=vmin, vmax=top, aspect="auto", interpolation="nearest")
+    if colorbar is not None:
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=colorbar)
+    ax.set_xticks(range(cols), col_names, fontsize=8, rotation=90 if cols > 12 else 0)
+    ax.set_yticks(range(rows), row_names, fontsize=8)
+    ax.set_xlabel(col_label), ax.set_ylabel(row_label)
+    if annotate is not False:
+        threshold = -np.inf if annotate is True else float(annotate)
+        for (i, j), value in np.ndenumerate(mat):
+            if value >= threshold and (text is None or words[i, j]):
+                r, g, b, _ = im.cmap(im.norm(value))  # dark cells get white text, light cells black
+                ax.text(j, i, fmt.format(words[i, j]), ha="center", va="center", fontsize=7,
+                        color="black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white")
+    for i, j in zip(*np.nonzero(marked)):
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="crimson", linewidth=2))
+    if title:
+        ax.set_title(title, fontsize=10)
+    if own:
+        fig.tight_layout()
+        return _finish(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------- interventional assays (06-interventions)
+__all__ += ["response_heatmap", "response_map_figure"]
+
+
 def response_heatmap(matrix, *, ax=None, title: str = "", row_label: str = "intervention on latent",
                      col_label: str = "response of latent", row_names: Sequence[str] | None = None,
                      col_names: Sequence[str] | None = None, annotate: bool = True):
     """A response matrix as a heatmap: rows are interventions, columns responses.
+
+    :func:`heatmap` with the labels and colour bar of chapter 06.
 
     Parameters
     ----------
@@ -398,32 +486,8 @@ def response_heatmap(matrix, *, ax=None, title: str = "", row_label: str = "inte
     -------
     matplotlib.figure.Figure
     """
-    mat = _numpy_matrix(matrix, "matrix")
-    rows, cols = mat.shape
-    row_names = _labels(row_names, rows, "z", "row_names")
-    col_names = _labels(col_names, cols, "z", "col_names")
-    own = ax is None
-    if own:
-        fig, ax = plt.subplots(figsize=(min(1.2 + 0.55 * cols, 14), min(1.0 + 0.45 * rows, 10)))
-    else:
-        fig = ax.figure
-    top = max(float(np.nanmax(mat)), 1e-12)
-    im = ax.imshow(mat, cmap="Blues", vmin=0.0, vmax=top, aspect="auto", interpolation="nearest")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="RMS response")
-    ax.set_xticks(range(cols), col_names, fontsize=8, rotation=90 if cols > 12 else 0)
-    ax.set_yticks(range(rows), row_names, fontsize=8)
-    ax.set_xlabel(col_label), ax.set_ylabel(row_label)
-    if annotate:
-        for i in range(rows):
-            for j in range(cols):
-                ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if mat[i, j] > 0.6 * top else "black")
-    if title:
-        ax.set_title(title, fontsize=10)
-    if own:
-        fig.tight_layout()
-        return _finish(fig)
-    return fig
+    return heatmap(matrix, ax=ax, title=title, row_label=row_label, col_label=col_label, row_names=row_names,
+                   col_names=col_names, colorbar="RMS response", annotate=bool(annotate))
 
 
 def response_map_figure(maps: Mapping, *, names: Sequence[str] = ("z_a", "z_b"), arrows: int = 16):
