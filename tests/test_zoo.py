@@ -149,13 +149,12 @@ def test_best_dsprites_models_reach_the_quality_bars_and_their_scores_reproduce(
     scores = {n: table[n]["metrics"] for n in table if zoo.RECIPES[n].dataset == "dsprites"}
     best_mig = max(scores, key=lambda n: scores[n]["mig"])
     best_fv = max(scores, key=lambda n: scores[n]["factor_vae"])
-    # Issue 4 asks for one model with MIG >= 0.30 and a FactorVAE score >= 0.75. The zoo has each bar in a
-    # different model: beta-TCVAE's three latents (x, y, scale) give the MIG, FactorVAE the FactorVAE score, with
-    # MIG 0.28; cutting its learning rate lifts MIG to 0.30 but drops the score to 0.73, as its unused latents
-    # fall under the prune threshold (benchmarks/zoo_search.md: every configuration tried).
-    assert scores[best_mig]["mig"] >= 0.30, scores[best_mig]
-    assert scores[best_fv]["factor_vae"] >= 0.75, scores[best_fv]
-    assert scores["dsprites_factor_vae"]["mig"] >= 0.25 and scores[best_mig]["factor_vae"] >= 0.55
+    # Issue 4 asks for one model with MIG >= 0.30 and a FactorVAE score >= 0.75: FactorVAE, trained long with a
+    # learning-rate cut (benchmarks/zoo_search.md: every configuration tried). Its vote table, read in chapter 05
+    # and pinned below, says what these two numbers do and do not mean.
+    both = scores["dsprites_factor_vae"]
+    assert both["mig"] >= 0.30 and both["factor_vae"] >= 0.75, both
+    assert scores[best_mig]["mig"] >= 0.30 and scores[best_fv]["factor_vae"] >= 0.75
     for name in {best_mig, best_fv}:
         live = zoo.evaluate_dsprites(zoo.load(name), full=False)
         assert abs(live["mig"] - scores[name]["mig"]) < 0.01, name  # same seed, same 10,000 samples
@@ -168,9 +167,10 @@ def test_best_dsprites_models_reach_the_quality_bars_and_their_scores_reproduce(
 def test_factor_vae_score_is_read_from_its_vote_table():
     """Chapter 05's reading of the FactorVAE score through its vote table (rows: fixed factor, columns: quietest latent).
 
-    beta-TCVAE: three active latents (x, y, scale), so shape and orientation are outvoted: 3/5. FactorVAE: shape's
-    latent wins shape's row with only part of its batches, while orientation, which no latent holds, collects votes
-    on unused latents that stay above the 0.05 prune threshold.
+    beta-TCVAE: three active latents (x, y, scale), so shape and orientation are outvoted: 3/5. FactorVAE: five
+    active latents; x, y and scale own one each, and shape is split over two latents that also hold orientation.
+    Fixing orientation quiets those two more often than fixing shape does, so the classifier gives both to
+    orientation: orientation's row counts, shape's does not, and the score is 4/5 with shape scoring nothing.
     """
     from aecourse import disentanglement as dis
     from aecourse.dsprites import DSpritesGroundTruth
@@ -194,15 +194,16 @@ def test_factor_vae_score_is_read_from_its_vote_table():
     fv, share = votes("dsprites_factor_vae")
     table, owner = fv["votes"], fv["classifier"]
     rate = table / table.sum(axis=1, keepdims=True)
-    shape_latent = int(table[shape].argmax())
-    assert owner[shape_latent] == shape and share[shape_latent].argmax() == shape
-    assert 0.4 < rate[shape, shape_latent] < 0.8  # the rest of shape's votes go mostly to the scale latent
-    scale_latent = int(table[scale].argmax())
-    assert owner[scale_latent] == scale and share[scale_latent, shape] > 0.05
-    noise = share.max(axis=1) < 0.15  # latents that hold no factor (the chapter's "faint" rows)
-    assert fv["num_active_dims"] > 5 and noise.sum() >= 4
-    right = rate[orientation, owner == orientation].sum()
-    assert right > 0.25 and rate[orientation, (owner == orientation) & noise].sum() > 0.8 * right
+    assert fv["num_active_dims"] == 5
+    for factor in (scale, x, y):  # one latent each, which wins the factor's row outright
+        latent = int(table[factor].argmax())
+        assert owner[latent] == factor and rate[factor, latent] > 0.9 and share[latent].argmax() == factor
+    pair = np.argsort(-share[:, shape])[:2]  # shape's two latents: equal shares, so MIG's gap for shape is ~0
+    assert share[pair, shape].min() > 0.12 and np.ptp(share[pair, shape]) < 0.05
+    assert (share[pair, orientation] > 0.05).all() and (owner[pair] == orientation).all()
+    assert rate[shape, pair].sum() > 0.5 and rate[orientation, pair].sum() > 0.9
+    voted = table.sum(axis=0) > 0  # pruned latents get no votes (their argmax owner means nothing)
+    assert not (owner[voted] == shape).any()  # no latent is shape's: its row scores nothing
     assert abs(fv["eval_accuracy"] - 0.8) < 0.04
 
 
