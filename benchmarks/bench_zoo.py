@@ -2,7 +2,7 @@
 
 By default this reads what ``aecourse zoo train`` recorded in the shipped
 manifest (every dSprites model stores its MIG / FactorVAE curve, measured on
-5,000 samples every ``--eval-every`` steps while training, 1,000 to 20,000 in the
+5,000 samples every ``--eval-every`` steps while training, 1,000 to 10,000 in the
 shipped zoo; evaluation time excluded)
 and draws the curve to ``benchmarks/results/zoo_mig_curve.png``.
 ``--retrain NAME`` trains that recipe again here and measures afresh
