@@ -466,7 +466,8 @@ def response_heatmap(matrix, *, ax=None, title: str = "", row_label: str = "inte
                      col_names: Sequence[str] | None = None, annotate: bool = True):
     """A response matrix as a heatmap: rows are interventions, columns responses.
 
-    :func:`heatmap` with the labels and colour bar of chapter 06.
+    :func:`heatmap` with the labels and colour bar of chapter 06; the other
+    parameters are :func:`heatmap`'s.
 
     Parameters
     ----------
@@ -474,11 +475,6 @@ def response_heatmap(matrix, *, ax=None, title: str = "", row_label: str = "inte
         :func:`aecourse.interventions.response_matrix` (d, d), or a
         conditioned response matrix (factors, d): then pass the factor names
         as ``row_names`` and e.g. ``row_label="factor traversed"``.
-    ax : matplotlib Axes, optional
-        Draw into it (part of a larger figure); the figure is then left open.
-    title, row_label, col_label : str
-    row_names, col_names : sequence of str, optional
-        Tick labels (default ``z0, z1, ...``).
     annotate : bool
         Write each value in its cell.
 
