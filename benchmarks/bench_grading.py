@@ -1,6 +1,8 @@
 """How long does grading one submission take, end to end?
 
     python benchmarks/bench_grading.py              # chapter 01-dense, its solution notebook
+    python benchmarks/bench_grading.py 04-disentangle 05-measure   # several, one after the other
+    python benchmarks/bench_grading.py all          # every graded chapter in solutions/
     python benchmarks/bench_grading.py 99-mini      # the tiny fixture course of the tests
 
 Grades the chapter's solution notebook as the only submission of a batch with
@@ -58,12 +60,21 @@ def run(chapter: str = DEFAULT_CHAPTER) -> dict:
     }
 
 
+def graded_chapters() -> list[str]:
+    """Chapters of solutions/ whose notebook has graded cells, in order."""
+    return sorted(p.parent.name for p in ROOT.glob("solutions/*/*.ipynb")
+                  if p.stem == p.parent.name and '"grade": true' in p.read_text(encoding="utf-8"))
+
+
 def main(argv: list[str]) -> int:
-    chapter = argv[0] if argv else DEFAULT_CHAPTER
-    result = run(chapter)
-    for key, value in result.items():
-        print(f"| {key} | {value:.2f} |" if isinstance(value, float) else f"| {key} | {value} |")
-    return 0 if "(graded)" in result[f"grade_{chapter}_score"] else 1
+    chapters = graded_chapters() if argv == ["all"] else (argv or [DEFAULT_CHAPTER])
+    failed = 0
+    for chapter in chapters:
+        result = run(chapter)
+        for key, value in result.items():
+            print(f"| {key} | {value:.2f} |" if isinstance(value, float) else f"| {key} | {value} |", flush=True)
+        failed += "(graded)" not in result[f"grade_{chapter}_score"]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

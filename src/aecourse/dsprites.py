@@ -36,8 +36,9 @@ rotates counter-clockwise on screen):
 Against 317 frames of the original (``dsprites_gif_frames.npz``) the
 renderer is off by 0.13 mismatched pixels per frame on average for squares,
 0.89 for ellipses and 5.1 for hearts (see ``tests/test_dsprites.py``).
-Rendering is plain vectorised numpy: 10,000 images take about 0.4 s and the
-whole dataset about 21 s at 64x64 (3.5 s at 32x32) on one CPU core.
+Rendering is plain vectorised numpy: 10,000 images take about 0.5 s and the
+whole dataset about 32 s at 64x64 (6 s at 32x32) on the 2-core CI machine
+(``benchmarks/bench_data.py``).
 
 Functions
 ---------
