@@ -1,4 +1,5 @@
-"""The sparse activation table widget, driven from Python as a learner would drive it with the mouse."""
+"""The widgets, driven from Python as a learner drives them with the mouse or the keyboard: the sparse activation
+table, and the previous/next buttons and picture sizes of every widget."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from matplotlib import image as mpimg
 
 from aecourse.data import sparse_patterns
 from aecourse.models import DenseAutoencoder, SparseAutoencoder
-from aecourse.widgets import SparseActivationTable, png_bytes, sparse_activation_table
+from aecourse.widgets import (SparseActivationTable, intervention_explorer, latent_traversal, png_bytes, png_size,
+                              sparse_activation_table, step_selection)
 
 LAT = ["Lat1", "Lat2", "Lat3", "Lat4", "Lat5"]
 
@@ -163,3 +165,121 @@ def test_errors_say_what_was_expected(pattern_model, kwargs, match):
 def test_model_without_encode_is_refused():
     with pytest.raises(TypeError, match="encode"):
         sparse_activation_table(torch.nn.Linear(4, 4), sparse_patterns())
+
+
+# --------------------------------------------------------------------------- keyboard and small screens
+def test_previous_and_next_buttons_step_the_input_and_wrap_around(pattern_model):
+    w = sparse_activation_table(pattern_model, sparse_patterns(), unit_names=LAT)
+    assert w.prev_input_button.description == "previous input" and w.next_input_button.description == "next input"
+    w.next_input_button.click()
+    assert w.input_selector.value == 1 and "<b>B</b>" in w.table_html.value  # the table follows the button
+    w.next_input_button.click()
+    w.next_input_button.click()  # past the last input: back to the first, so the button never disables
+    assert w.input_selector.value == 0 and "<b>A</b>" in w.table_html.value
+    w.prev_input_button.click()
+    assert w.input_selector.value == 2 and "<b>C</b>" in w.table_html.value
+
+
+def test_unit_buttons_step_the_unit_and_redraw_its_side(pattern_model):
+    w = sparse_activation_table(pattern_model, sparse_patterns(), unit_names=LAT)
+    assert w.unit_selector.value == 0
+    before = w.top_examples.value
+    w.next_unit_button.click()
+    assert w.unit_selector.value == 1 and w.top_examples.value != before and "Lat2 is active" in w.top_examples.value
+    w.prev_unit_button.click()
+    w.prev_unit_button.click()
+    assert w.unit_selector.value == 4 and "never fires" in w.top_examples.value
+
+
+def test_every_control_has_a_label(pattern_model):
+    w = sparse_activation_table(pattern_model, sparse_patterns(), unit_names=LAT)
+    controls = [w.input_selector, w.unit_selector, w.prev_input_button, w.next_input_button,
+                w.prev_unit_button, w.next_unit_button]
+    assert all(c.description.strip() for c in controls)
+    assert all(b.tooltip for b in controls[2:])
+    labels = [c.description for c in controls]
+    assert len(set(labels)) == len(labels), f"two controls share an accessible name: {labels}"
+
+
+def test_step_selection_validates_and_wraps():
+    from ipywidgets import Dropdown
+
+    d = Dropdown(options=[("a", 0), ("b", 1), ("c", 2)], value=1)
+    assert step_selection(d, 1) == 2 and step_selection(d, 1) == 0 and step_selection(d, -2) == 1
+    assert d.value == 1
+    with pytest.raises(ValueError, match="no options"):
+        step_selection(Dropdown(options=[]), 1)
+
+
+def test_images_are_drawn_at_their_own_size_and_never_wider_than_the_output():
+    """The 02 layout: 28x28 inputs at scale 4 are 112 px, not stretched to the column (they drew 508 px wide),
+    and the strip of eight top examples shrinks to fit rather than widening the widget."""
+    torch.manual_seed(0)
+    images = torch.rand(40, 1, 28, 28)
+    model = SparseAutoencoder(in_shape=(1, 28, 28), latent_dim=16)
+    w = sparse_activation_table(model, images, top_k=8)
+    for img in (w.input_image, w.feature_image, w.top_examples_image):
+        width, _ = png_size(img.value)
+        assert img.layout.width == f"{width}px" and img.layout.max_width == "100%"
+        assert img.layout.height == "auto" and img.layout.align_self == "flex-start"
+    assert w.input_image.layout.width == "112px" and w.feature_image.layout.width == "112px"
+    n = len(inputs_listed(w.top_examples.value))
+    assert w.top_examples_image.layout.width == f"{(n * 28 + n - 1) * 4}px"
+    # controls first, over both columns; the right column may shrink, the left one is capped
+    controls, columns = w.children
+    assert w.input_selector in controls.children and w.next_unit_button in controls.children
+    assert controls.layout.flex_flow == "row wrap"
+    left, right = columns.children
+    assert right.layout.min_width == "0" and left.layout.max_width == "45%"
+
+
+def test_png_size_reads_the_header():
+    assert png_size(png_bytes(np.zeros((3, 5)), scale=2)) == (10, 6)
+    assert png_size(b"") == (0, 0) and png_size(b"not a png at all, no header here") == (0, 0)
+
+
+class ShiftDecoder(torch.nn.Module):
+    """Decodes z to a 4x4 image whose brightness is z's mean; encodes an image to (its mean, 0, 0)."""
+
+    latent_dim = 3
+
+    def decode(self, z):
+        return torch.sigmoid(z.mean(1))[:, None, None, None].expand(-1, 1, 4, 4)
+
+    def encode(self, x):
+        m = x.flatten(1).mean(1)
+        return torch.stack([m, torch.zeros_like(m), torch.zeros_like(m)], 1)
+
+
+def test_traversal_start_from_steps_with_the_buttons():
+    inputs = torch.linspace(0, 1, 5)[:, None, None, None].expand(-1, 1, 4, 4)
+    w = latent_traversal(ShiftDecoder(), inputs=inputs, input_names=list("abcde"), scale=8)
+    assert (w.prev_input_button.description, w.next_input_button.description) == ("previous input", "next input")
+    before = w.image.value
+    w.next_input_button.click()
+    assert w.input_selector.value == 1 and w.z[0] == pytest.approx(0.25) and w.image.value != before
+    w.prev_input_button.click()
+    w.prev_input_button.click()
+    assert w.input_selector.value == 4 and w.z[0] == pytest.approx(1.0)
+    assert w.image.layout.width == "32px" and w.image.layout.max_width == "100%"
+    assert w.readout.layout.max_width == "360px"  # a long code wraps instead of widening the widget
+    assert w.children[0].layout.flex_flow == "row wrap"
+
+
+def test_traversal_without_inputs_has_no_stepper():
+    w = latent_traversal(ShiftDecoder(), np.zeros(3))
+    assert w.prev_input_button is None and w.next_input_button is None
+
+
+def test_intervention_explorer_latent_steps_with_the_buttons():
+    w = intervention_explorer(ShiftDecoder(), np.zeros(3), span=(-3, 3))
+    w.value = 2.0
+    bars = w.response_image.value
+    w.next_dim_button.click()
+    assert w.dim == 1 and w.value == 2.0 and w.bar_colours[1] != w.bar_colours[0]
+    assert w.response_image.value != bars
+    w.prev_dim_button.click()
+    w.prev_dim_button.click()
+    assert w.dim == 2 and w.next_dim_button.description == "next latent"
+    width, _ = png_size(w.response_image.value)
+    assert w.response_image.layout.width == f"{width}px" and w.image.layout.width == "16px"

@@ -14,12 +14,21 @@ bytes of the outputs. Static figures (heatmaps, histograms, sweeps) live in
 - :func:`intervention_explorer` -- set one latent to a value (an
   intervention) and see the decoded image and how much every latent
   responds, ``|R(z_int) - R(z0)|`` with ``R(z) = encode(decode(z))``.
+
+Keyboard and small screens: every dropdown has a "previous" and a "next"
+button beside it (Tab to reach them, Space or Enter to press), because
+ArrowDown in a focused dropdown moves JupyterLab's cell selection instead of
+the option (an ipywidgets bug). Every picture is shown at its own pixel size
+and never wider than the output area (a picture in a flex column would
+otherwise be stretched to the column's width), so each widget fits a
+1280 x 800 screen with its controls, pictures and tables in view.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import struct
 
 import ipywidgets as widgets
 from matplotlib import image as mpimg
@@ -30,7 +39,8 @@ from matplotlib.figure import Figure
 from aecourse import interventions as _iv
 from aecourse import viz as _viz
 
-__all__ = ["SparseActivationTable", "sparse_activation_table", "png_bytes"]
+__all__ = ["SparseActivationTable", "sparse_activation_table", "png_bytes", "png_size", "step_selection",
+           "stepper"]
 
 BAR_COLOUR = "#1f77b4"
 BAR_WIDTH_PX = 140
@@ -83,6 +93,74 @@ def _strip(images: list[np.ndarray], scale: int) -> bytes:
 def _bar(value: float, top: float, colour: str = BAR_COLOUR) -> str:
     width = 0 if top <= 0 else int(round(BAR_WIDTH_PX * max(value, 0.0) / top))
     return (f'<div style="background:{colour};width:{width}px;height:10px;display:inline-block"></div>')
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` in pixels of PNG bytes, read from the IHDR chunk (``(0, 0)`` for no image)."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n":
+        return 0, 0
+    return struct.unpack(">II", data[16:24])
+
+
+def _show_png(image: widgets.Image, data: bytes) -> None:
+    """Put PNG bytes in an Image widget, drawn at their own pixel size but never wider than the output.
+
+    Without an explicit width a picture in a flex column is stretched to the
+    column's width (a 112 px feature drew 508 px wide); ``max-width: 100%``
+    with ``height: auto`` shrinks a wide strip to fit and keeps its aspect ratio.
+    """
+    width, _ = png_size(data)
+    image.value = data
+    image.layout.width = f"{width}px" if width else "0px"
+    image.layout.max_width = "100%"
+    image.layout.height = "auto"
+    image.layout.align_self = "flex-start"  # no stretching across a row or a column either
+
+
+# --------------------------------------------------------------------------- keyboard stepping
+def step_selection(selector: widgets.Dropdown, delta: int) -> int:
+    """Move ``selector`` ``delta`` options on (negative: back), wrapping around; returns the new index.
+
+    Wrapping rather than stopping at the ends keeps both buttons enabled: a
+    disabled button drops the keyboard focus, and a keyboard user would lose
+    their place.
+    """
+    n = len(selector.options)
+    if n == 0:
+        raise ValueError("the selector has no options to step through")
+    index = selector.index if selector.index is not None else 0
+    selector.index = (index + int(delta)) % n
+    return selector.index
+
+
+def stepper(selector: widgets.Dropdown, what: str) -> tuple[widgets.Button, widgets.Button]:
+    """A "previous" and a "next" button that step ``selector`` (see :func:`step_selection`).
+
+    Parameters
+    ----------
+    selector : ipywidgets.Dropdown
+        The dropdown the buttons step through.
+    what : str
+        What the options are ("input", "unit", ...): the buttons read
+        "previous <what>" and "next <what>", their accessible names.
+
+    Returns
+    -------
+    (previous, next) : tuple of ipywidgets.Button
+    """
+    buttons = []
+    for delta, word in ((-1, "previous"), (1, "next")):
+        button = widgets.Button(description=f"{word} {what}", tooltip=f"{word} {what} (Space or Enter)",
+                                layout=widgets.Layout(width="auto"))
+        button.on_click(lambda _, delta=delta: step_selection(selector, delta))
+        buttons.append(button)
+    return buttons[0], buttons[1]
+
+
+def _control_row(children: list) -> widgets.HBox:
+    """Controls side by side, wrapping onto a second line on a narrow screen rather than overflowing it."""
+    return widgets.HBox(children, layout=widgets.Layout(flex_flow="row wrap", align_items="center",
+                                                        grid_gap="2px 4px"))
 
 
 # --------------------------------------------------------------------------- input handling
@@ -146,7 +224,7 @@ def _codes_and_features(model, x: torch.Tensor, batch_size: int = 1024):
 
 
 # --------------------------------------------------------------------------- the widget
-class SparseActivationTable(widgets.HBox):
+class SparseActivationTable(widgets.VBox):
     """Explore a sparse code: which units an input turns on, and what turns a unit on.
 
     Build it with :func:`sparse_activation_table`. Controls and outputs are
@@ -158,6 +236,12 @@ class SparseActivationTable(widgets.HBox):
         ``.value`` is the index of the selected input.
     unit_selector : ipywidgets.Dropdown
         ``.value`` is the index of the selected unit.
+    prev_input_button, next_input_button : ipywidgets.Button
+        Step the input selector back and on (wrapping around), for the keyboard.
+    prev_unit_button, next_unit_button : ipywidgets.Button
+        The same for the unit selector.
+    columns : ipywidgets.HBox
+        The two columns under the controls (the input's side, the unit's side).
     table_html : ipywidgets.HTML
         The selected input's activations, strongest first, with bars; rows
         below ``dim_below`` x the input's strongest activation are dimmed.
@@ -187,23 +271,37 @@ class SparseActivationTable(widgets.HBox):
         self.frequency = (z > 0).mean(0)
         self.z_max = float(z.max()) if z.size else 0.0
 
+        label_style = {"description_width": "initial"}
         self.input_selector = widgets.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=0,
-                                               description="input")
+                                               description="input", style=label_style,
+                                               layout=widgets.Layout(width="auto", max_width="260px"))
         self.unit_selector = widgets.Dropdown(
             options=[(f"{unit_names[j]} (fires on {self.frequency[j]:.0%})", j) for j in range(z.shape[1])],
-            value=int(np.argmax(z[0])), description="unit")
+            value=int(np.argmax(z[0])), description="unit", style=label_style,
+            layout=widgets.Layout(width="auto", max_width="260px"))
+        self.prev_input_button, self.next_input_button = stepper(self.input_selector, "input")
+        self.prev_unit_button, self.next_unit_button = stepper(self.unit_selector, "unit")
         self.table_html = widgets.HTML()
         self.top_examples = widgets.HTML()
-        image_layout = widgets.Layout(margin="4px 0")
-        self.input_image = widgets.Image(format="png", layout=image_layout) if images is not None else None
-        self.top_examples_image = widgets.Image(format="png", layout=image_layout) if images is not None else None
-        self.feature_image = widgets.Image(format="png", layout=image_layout)
+        self.input_image = widgets.Image(format="png") if images is not None else None
+        self.top_examples_image = widgets.Image(format="png") if images is not None else None
+        self.feature_image = widgets.Image(format="png")
 
-        left = [self.input_selector] + ([self.input_image] if self.input_image else []) + [self.table_html]
-        right = ([self.unit_selector, widgets.HTML("<b>feature it writes</b> (decoder column)"), self.feature_image,
+        # Controls on top, both columns below them: at 1280 x 800 the whole widget (about 500 px)
+        # is in view once its top is. The right column may shrink (min_width 0) so the strip of
+        # top examples scales down instead of pushing the widget past the output's width.
+        controls = _control_row([self.input_selector, self.prev_input_button, self.next_input_button,
+                                 widgets.HTML(layout=widgets.Layout(width="16px")),
+                                 self.unit_selector, self.prev_unit_button, self.next_unit_button])
+        left = ([self.input_image] if self.input_image else []) + [self.table_html]
+        right = ([widgets.HTML("<b>feature it writes</b> (decoder column)"), self.feature_image,
                   widgets.HTML("<b>inputs that make it fire most</b>")]
                  + ([self.top_examples_image] if self.top_examples_image else []) + [self.top_examples])
-        super().__init__([widgets.VBox(left, layout=widgets.Layout(margin="0 24px 0 0")), widgets.VBox(right)])
+        self.columns = widgets.HBox([
+            widgets.VBox(left, layout=widgets.Layout(margin="0 24px 0 0", flex="0 1 auto", max_width="45%")),
+            widgets.VBox(right, layout=widgets.Layout(flex="1 1 0%", min_width="0")),
+        ])
+        super().__init__([controls, self.columns], layout=widgets.Layout(max_width="100%"))
 
         self.input_selector.observe(lambda change: self.show_input(change["new"]), names="value")
         self.unit_selector.observe(lambda change: self.show_unit(change["new"]), names="value")
@@ -237,18 +335,18 @@ class SparseActivationTable(widgets.HBox):
             "<tr><th>unit</th><th>activation</th><th></th></tr>" + "".join(rows) + more + "</table>"
         )
         if self.input_image is not None:
-            self.input_image.value = png_bytes(self.images[i], vmin=0.0, vmax=1.0, scale=self.scale)
+            _show_png(self.input_image, png_bytes(self.images[i], vmin=0.0, vmax=1.0, scale=self.scale))
 
     def show_unit(self, j: int) -> None:
         """Show unit ``j``'s feature and its top-activating inputs."""
         acts = self.z[:, j]
         order = [int(i) for i in np.argsort(-acts, kind="stable")[: self.top_k] if acts[i] > 0]
-        self.feature_image.value = _feature_png(self.features[j], self.feature_shape, self.scale)
+        _show_png(self.feature_image, _feature_png(self.features[j], self.feature_shape, self.scale))
         if not order:
             self.top_examples.value = (f"<i>{html.escape(self.unit_names[j])} never fires on these "
                                        f"{len(acts)} inputs: a dead unit (here).</i>")
             if self.top_examples_image is not None:
-                self.top_examples_image.value = b""
+                _show_png(self.top_examples_image, b"")
             return
         rows = "".join(
             f'<tr data-input="{i}"><td>{html.escape(self.names[i])}</td>'
@@ -261,7 +359,7 @@ class SparseActivationTable(widgets.HBox):
             "<tr><th>input</th><th>activation</th><th></th></tr>" + rows + "</table>"
         )
         if self.top_examples_image is not None:
-            self.top_examples_image.value = _strip([self.images[i] for i in order], self.scale)
+            _show_png(self.top_examples_image, _strip([self.images[i] for i in order], self.scale))
 
 
 def sparse_activation_table(model, inputs, *, names=None, images=None, unit_names=None, top_k: int = 8,
@@ -299,7 +397,8 @@ def sparse_activation_table(model, inputs, *, names=None, images=None, unit_name
     Returns
     -------
     SparseActivationTable
-        An ipywidgets ``HBox``; see its attributes to drive it from code.
+        An ipywidgets ``VBox`` (controls, then the two columns); see its
+        attributes to drive it from code.
 
     Examples
     --------
@@ -404,6 +503,9 @@ class LatentTraversal(widgets.VBox):
     input_selector : ipywidgets.Dropdown or None
         With ``inputs``: ``.value`` is the index of the input whose code is
         the base code; choosing one moves all sliders to its code.
+    prev_input_button, next_input_button : ipywidgets.Button or None
+        With ``inputs``: start from the previous / next input (wrapping
+        around), for the keyboard.
     random_button : ipywidgets.Button or None
         With ``inputs``: picks a random input as the base code.
     z0 : ndarray, shape (latent_dim,)
@@ -439,18 +541,25 @@ class LatentTraversal(widgets.VBox):
                                            icon="undo", layout=widgets.Layout(width="90px"))
         self.input_selector = None
         self.random_button = None
+        self.prev_input_button = self.next_input_button = None
         controls = [self.reset_button]
         if codes is not None:
             self.input_selector = widgets.Dropdown(options=[(name, i) for i, name in enumerate(input_names)],
-                                                   value=0, description="start from")
+                                                   value=0, description="start from",
+                                                   style={"description_width": "initial"},
+                                                   layout=widgets.Layout(width="auto", max_width="280px"))
+            self.prev_input_button, self.next_input_button = stepper(self.input_selector, "input")
             self.random_button = widgets.Button(description="random", tooltip="start from a random input",
                                                 icon="random", layout=widgets.Layout(width="90px"))
-            controls = [self.input_selector, self.random_button, self.reset_button]
+            controls = [self.input_selector, self.prev_input_button, self.next_input_button, self.random_button,
+                        self.reset_button]
+        # The readout is capped in width so a long code (z = [...]) wraps instead of widening the column.
+        self.readout.layout = widgets.Layout(max_width="360px")
         super().__init__([
-            widgets.HBox(controls),
-            widgets.HBox([widgets.VBox(self.sliders, layout=widgets.Layout(margin="0 16px 0 0")),
-                          widgets.VBox([self.image, self.readout])]),
-        ])
+            _control_row(controls),
+            widgets.HBox([widgets.VBox(self.sliders, layout=widgets.Layout(margin="0 16px 0 0", flex="0 0 auto")),
+                          widgets.VBox([self.image, self.readout], layout=widgets.Layout(min_width="0"))]),
+        ], layout=widgets.Layout(max_width="100%"))
 
         for i, slider in enumerate(self.sliders):
             slider.observe(lambda change, i=i: self._slider_moved(i, change["new"]), names="value")
@@ -537,7 +646,7 @@ class LatentTraversal(widgets.VBox):
     def _refresh(self) -> None:
         """Decode the current code (one image) and redraw the image and readout."""
         self._decoded = _viz.decode_images(self.model, self._z, image_shape=self.image_shape)[0]
-        self.image.value = png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale)
+        _show_png(self.image, png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale))
         parts = []
         if self._measures is not None:
             values = self._measures(self._decoded[None])
@@ -676,6 +785,8 @@ class InterventionExplorer(widgets.VBox):
     dim_selector : ipywidgets.Dropdown
         ``.value`` is the intervened latent; choosing another keeps the
         slider's value (the new latent is set to it).
+    prev_dim_button, next_dim_button : ipywidgets.Button
+        Intervene on the previous / next latent (wrapping around), for the keyboard.
     slider : ipywidgets.FloatSlider
         The value the intervened latent is set to.
     image : ipywidgets.Image
@@ -704,7 +815,9 @@ class InterventionExplorer(widgets.VBox):
 
         low, high = span
         self.dim_selector = widgets.Dropdown(options=[(name, j) for j, name in enumerate(names)], value=0,
-                                             description="intervene on")
+                                             description="intervene on", style={"description_width": "initial"},
+                                             layout=widgets.Layout(width="auto", max_width="240px"))
+        self.prev_dim_button, self.next_dim_button = stepper(self.dim_selector, "latent")
         self.slider = widgets.FloatSlider(value=float(np.clip(self.z0[0], low, high)), min=low, max=high, step=step,
                                           description="value", continuous_update=True, readout_format=".2f",
                                           layout=widgets.Layout(width="320px"))
@@ -712,11 +825,11 @@ class InterventionExplorer(widgets.VBox):
         self.response_image = widgets.Image(format="png", layout=widgets.Layout(margin="4px 0"))
         self.readout = widgets.HTML()
         super().__init__([
-            widgets.HBox([self.dim_selector, self.slider]),
+            _control_row([self.dim_selector, self.prev_dim_button, self.next_dim_button, self.slider]),
             widgets.HBox([self.image, widgets.VBox([widgets.HTML("<b>response of each latent</b>"),
-                                                    self.response_image])]),
+                                                    self.response_image], layout=widgets.Layout(min_width="0"))]),
             self.readout,
-        ])
+        ], layout=widgets.Layout(max_width="100%"))
         self.dim_selector.observe(lambda change: self._control_moved(), names="value")
         self.slider.observe(lambda change: self._control_moved(), names="value")
         self._refresh()
@@ -783,8 +896,9 @@ class InterventionExplorer(widgets.VBox):
         z = self.z
         self._decoded = _viz.decode_images(self.model, z, image_shape=self.image_shape)[0]
         self._responses = np.abs(self._respond(z) - self._base_response)
-        self.image.value = png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale)
-        self.response_image.value, self.bar_colours = _response_bars_png(self._responses, self.names, self.dim)
+        _show_png(self.image, png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale))
+        bars, self.bar_colours = _response_bars_png(self._responses, self.names, self.dim)
+        _show_png(self.response_image, bars)
         order = [j for j in np.argsort(-self._responses, kind="stable") if j != self.dim][:3]
         others = ", ".join(f"{html.escape(self.names[j])} {self._responses[j]:.2f}" for j in order)
         self.readout.value = (
