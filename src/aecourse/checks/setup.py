@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from . import call, expect, passed
+from . import call, expect, expect_type, fail, passed
 
 __all__ = ["count_parameters"]
 
@@ -18,6 +17,8 @@ def _models() -> list[tuple[str, nn.Module, int]]:
         ("nn.Linear(10, 5)", nn.Linear(10, 5), 55),
         ("nn.Linear(10, 5, bias=False)", nn.Linear(10, 5, bias=False), 50),
         ("a two-layer MLP 784-32-784", nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 784)), 50992),
+        ("nn.Conv2d(3, 8, kernel_size=3)", nn.Conv2d(3, 8, kernel_size=3), 3 * 8 * 9 + 8),
+        ("a model with no layers, nn.Sequential()", nn.Sequential(), 0),
         ("a model whose first layer is frozen", frozen, 8),
     ]
 
@@ -27,9 +28,21 @@ def count_parameters(fn) -> None:
     __tracebackhide__ = True
     for label, model, want in _models():
         got = call(fn, model, name="count_parameters")
-        expect(isinstance(got, int) and not isinstance(got, bool),
-               f"count_parameters should return a Python int, got {type(got).__name__}",
-               "sum p.numel() over the parameters; .numel() already returns an int")
-        expect(got == want, f"for {label} you counted {got} parameters, expected {want}",
-               "weights AND biases count, but only parameters with requires_grad=True")
-    passed("count_parameters matches the reference on 4 models")
+        expect_type(got, int, f"count_parameters({label})",
+                    "add up p.numel() (already a Python int) rather than building a tensor or a float")
+        if got == want:
+            continue
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        expect(got != sum(p.numel() for p in model.parameters()),
+               f"for {label} you counted {got}, expected {want}: the frozen parameters were counted too",
+               "frozen parameters have requires_grad=False and are not trained; leave them out")
+        expect(got != len(trainable),
+               f"for {label} you counted {got}, expected {want}: that is the number of parameter tensors, "
+               f"not of the numbers inside them",
+               "each parameter tensor holds many numbers; the text above names the method that counts them")
+        expect(got != sum(p.numel() for p in trainable if p.dim() > 1),
+               f"for {label} you counted {got}, expected {want}: the biases are missing",
+               "every trainable parameter counts, weights and biases alike")
+        raise fail(f"for {label} you counted {got} parameters, expected {want}",
+                   "count weights and biases of every parameter with requires_grad=True")
+    passed(f"count_parameters matches the reference on {len(_models())} models")
