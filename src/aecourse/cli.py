@@ -97,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory per submission, 0 for none (default: 4)")
     p.add_argument("--output-limit", type=float, default=20.0, metavar="MB",
                    help="notebook output kept per submission, a tenth of it per cell (default: 20)")
-    p.add_argument("--isolation", choices=["auto", "namespace", "uid", "none"], default="auto",
-                   help="sandbox isolation (default: the strongest this machine allows)")
+    p.add_argument("--isolation", choices=["bwrap", "none"], default="bwrap",
+                   help="bwrap (default): each submission in a bubblewrap box that sees only its own folder "
+                        "and Python; none: no box, for notebooks you trust (warns)")
     p.add_argument("--no-cache", action="store_true", help="grade everything again, even unchanged submissions")
     p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
     p.add_argument("--keep", action="store_true", help="keep the grading sandboxes (debugging)")

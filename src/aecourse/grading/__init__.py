@@ -20,16 +20,17 @@ How one batch runs:
    cells are restored against the release (``notebooks.restore``: locked cells
    back to the release's text, deleted cells added back, nbgrader metadata
    reset) and its own code is scanned for monkeypatching and the like.
-3. The restored notebook is graded in its own temporary course directory (config,
-   release and a *copy* of the master gradebook, written from memory; never the
-   solution notebook) by one child process running ``nbgrader autograde`` and
-   ``generate_feedback``, isolated and limited as described in ``sandbox``.
-   nbgrader only ever sees the student id ``student``.
-4. Scores are read back from that sandbox's gradebook copy and checked against
-   the master by trusted code: only ``auto_score`` counts, every item is
-   clipped to the master's points, ``max_score`` always comes from the master.
-   Only then is the row written to OUT (which no sandbox can see when the
-   namespace isolation is available).
+3. The restored notebook is graded in its own working copy (config, release and
+   a *copy* of the master gradebook, written from memory; never the solution
+   notebook) by ``box/driver.py`` running ``nbgrader autograde`` in a
+   bubblewrap box that sees that working copy and the Python installation and
+   nothing else (``sandbox``).  nbgrader only ever sees the student id ``student``.
+4. Trusted code reads back, as data, only what it needs: the scores from the
+   box's gradebook copy (only ``auto_score`` counts, every item is clipped to
+   the master's points, ``max_score`` always comes from the master), the
+   outputs of the executed notebook, and ``result.json`` (timings, limits hit).
+   It makes the feedback HTML itself (``feedback``) and only then writes the
+   row and the feedback to OUT, which no box can see.
 
 Statuses (``grades.csv``):
 
@@ -61,12 +62,13 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..release import SOURCE_DIR, chapter_ids, config_path, find_root, nbgrader_env
+from ..release import SOURCE_DIR, chapter_ids, config_path, find_root
 from .intake import (
     DEFAULT_PATTERN,
     IntakeError,
@@ -88,27 +90,31 @@ from .notebooks import (
     notebook_names,
     notebook_problem,
     restore,
-    scan_autograded,
+    scan_executed,
     suspicious_code,
     which_chapter,
 )
+from .feedback import feedback_notebook, render_html, secret_lines
 from .sandbox import (
-    DRIVER_MARK,
-    JAIL,
+    BOX_WORK,
+    ISOLATIONS,
     NET_LOG,
-    UID_BASE,
-    chown_tree,
-    install_sitecustomize,
+    SandboxUnavailable,
+    box_command,
+    box_file,
+    driver_argv,
     isolation_level,
-    namespace_prefix,
+    prepare_work,
+    require_box,
     run_sandboxed,
     sandbox_env,
-    sandbox_uids_available,
+    seccomp_fd,
+    write_etc,
 )
 
 __all__ = [
     "STATUSES", "FLAGS", "Item", "Row", "grade", "discover", "read_grades", "summary",
-    "sandbox_uids_available", "isolation_level", "IntakeError", "DEFAULT_PATTERN",
+    "isolation_level", "SandboxUnavailable", "IntakeError", "DEFAULT_PATTERN",
 ]
 
 STATUSES = ("graded", "timeout", "crashed", "invalid", "wrong_chapter", "missing", "unknown_assignment")
@@ -187,77 +193,6 @@ def _num(x: float | None) -> str:
     return f"{x:.4g}" if x != int(x) else str(int(x))
 
 
-# ------------------------------------------------------------- the driver
-# Runs inside the box: optional jail (namespace level), limits, nbgrader.
-_DRIVER = JAIL + r'''
-import json, os, resource, signal, sys, traceback
-args = json.loads(sys.argv[1])
-if args.get("jail"):
-    _aecourse_jail(args["jail"])
-if args["mem"] > 0:
-    resource.setrlimit(resource.RLIMIT_DATA, (args["mem"], args["mem"]))
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-if args["fsize"] > 0:  # no file bigger than this; writing past it fails with EFBIG (not a kill)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (args["fsize"], args["fsize"]))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-import time
-_t0 = time.monotonic()
-out = {"dropped_output_cells": [], "timings": {}}
-try:
-    import nbformat
-    from traitlets.config.loader import PyFileConfigLoader
-    from nbgrader.apps.api import NbGraderAPI
-    from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import Execute
-
-    class LimitedExecute(Execute):
-        """nbgrader's Execute, dropping output past a per-cell and a per-notebook budget."""
-        def output(self, outs, msg, display_id, cell_index):
-            if msg.get("msg_type") in ("stream", "display_data", "execute_result"):
-                content = msg.get("content") or {}
-                size = len(content.get("text") or "") + sum(len(str(v)) for v in (content.get("data") or {}).values())
-                sizes = self.__dict__.setdefault("_aec_sizes", {})
-                sizes[cell_index] = sizes.get(cell_index, 0) + size
-                sizes["total"] = sizes.get("total", 0) + size
-                if sizes[cell_index] > args["out_cell"] or sizes["total"] > args["out_total"]:
-                    if cell_index not in out["dropped_output_cells"]:
-                        out["dropped_output_cells"].append(cell_index)
-                        outs.append(nbformat.v4.new_output("stream", name="stdout", text=(
-                            "\n[grading: output over the limit (%d MB per cell, %d MB per notebook) dropped]\n"
-                            % (args["out_cell"] // 2**20, args["out_total"] // 2**20))))
-                    return None
-            return super().output(outs, msg, display_id, cell_index)
-
-    cfg = PyFileConfigLoader("nbgrader_config.py", path=os.getcwd()).load_config()
-    cfg.CourseDirectory.root = os.getcwd()
-    if args["cell_timeout"] > 0:
-        cfg.Execute.timeout = args["cell_timeout"]
-    steps = Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
-    cfg.Autograde.autograde_preprocessors = [LimitedExecute if p is Execute else p for p in steps]
-    api = NbGraderAPI(config=cfg)
-    out["timings"]["startup"] = time.monotonic() - _t0
-    out["autograde"] = api.autograde(args["aid"], args["student"], force=True, create=True)
-    out["timings"]["autograde"] = time.monotonic() - _t0 - out["timings"]["startup"]
-    if out["autograde"].get("success"):
-        out["feedback"] = api.generate_feedback(args["aid"], args["student"], force=True)
-        out["timings"]["feedback"] = time.monotonic() - _t0 - sum(out["timings"].values())
-except BaseException:
-    out["driver_error"] = traceback.format_exc()
-if args.get("jail"):  # PID 1 of the box: whatever else still runs was left behind by the submission
-    left = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    left += fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-            except (OSError, IndexError):
-                pass
-    out["stragglers"] = left
-with open(args["result"], "w") as fh:
-    json.dump(out, fh)
-'''
-
-
 # ---------------------------------------------------------------- grading
 @dataclass
 class _Batch:
@@ -272,20 +207,12 @@ class _Batch:
     cell_timeout: int
     memory_limit: int
     output_limit: int
-    env: dict
-    isolation: str
-    hide: list[str]
+    threads: int
+    isolation: str            # "bwrap" or "none"
+    bwrap: str | None
+    etc: Path | None          # the box's made-up /etc files
     keep: bool
-    lock: threading.Lock = field(default_factory=threading.Lock)
     cancel: threading.Event = field(default_factory=threading.Event)
-    counter: int = 0
-
-    def next_uid(self) -> int | None:
-        if self.isolation != "uid":
-            return None
-        with self.lock:
-            self.counter += 1
-            return UID_BASE + self.counter
 
 
 def _chapter_for(batch: _Batch, name: str) -> str | None:
@@ -458,31 +385,37 @@ def _grade_one_inner(batch: _Batch, sub: Submission) -> Row:
         if too_big:
             notes.append(f"left out files over {MAX_NOTEBOOK_BYTES // 2**20} MB: {', '.join(too_big)}")
             base.flag("files_too_large")
-        user = batch.next_uid()
-        if user is not None:
-            chown_tree(work, user)
-            os.chmod(work, 0o700)
-        result = work / "result.json"
+        log = batch.tmp / "logs" / f"{work.name}.log"  # outside the box: it cannot swap it for a link
+        # the box sees its working copy at BOX_WORK; without a box the paths are the host's
+        inside = BOX_WORK if batch.isolation == "bwrap" else str(work)
         # per process a quarter below the sandbox's limit: one runaway allocation fails inside its cell
         # (MemoryError, the cell loses its points) before the sandbox as a whole is killed
-        args = {"aid": aid, "student": INTERNAL_STUDENT, "result": str(result), "mem": batch.memory_limit * 3 // 4,
-                "cell_timeout": batch.cell_timeout, "fsize": max(batch.output_limit * 4, 256 * 2**20),
+        args = {"aid": aid, "student": INTERNAL_STUDENT, "result": f"{inside}/result.json",
+                "mem": batch.memory_limit * 3 // 4, "cell_timeout": batch.cell_timeout,
+                "fsize": max(batch.output_limit * 4, 256 * 2**20),
                 "out_cell": max(batch.output_limit // 10, 2**20), "out_total": batch.output_limit,
-                "jail": None}
-        cmd = [sys.executable, "-c", _DRIVER, "", DRIVER_MARK]
-        if batch.isolation == "namespace":
-            args["jail"] = {"work": str(work), "hide": batch.hide}
-            cmd = namespace_prefix() + cmd
-        cmd[-2] = json.dumps(args)
-        run = run_sandboxed(cmd, course, sandbox_env(batch.env, work, INTERNAL_STUDENT), batch.timeout,
-                            batch.memory_limit, work / "nbgrader.log", user, batch.cancel,
-                            log_limit=max(batch.output_limit, 2**20) * 2)
+                "count_stragglers": batch.isolation == "bwrap"}
+        token = uuid.uuid4().hex
+        env = sandbox_env(inside, threads=batch.threads, token=token)
+        cmd = driver_argv(json.dumps(args))
+        fd = None
+        if batch.isolation == "bwrap":
+            prepare_work(work)
+            fd = seccomp_fd()
+            cmd = box_command(work, batch.etc, cmd, env, fd, batch.bwrap, chdir=f"{BOX_WORK}/course-root")
+        try:
+            run = run_sandboxed(cmd, course if batch.isolation == "none" else batch.tmp, env, batch.timeout,
+                                batch.memory_limit, log, batch.cancel,
+                                log_limit=max(batch.output_limit, 2**20) * 2, token=token,
+                                pass_fds=(fd,) if fd is not None else ())
+        finally:
+            if fd is not None:
+                os.close(fd)
         base.seconds = run.seconds
-        if (work / NET_LOG).is_file():
-            attempts = (work / NET_LOG).read_text(errors="replace").splitlines()
-            if attempts:
-                notes.append(f"tried the network {len(attempts)} time(s), refused (first: {attempts[0][:80]})")
-                base.flag("network")
+        attempts = (box_file(work, NET_LOG, 2**20) or b"").decode("utf-8", "replace").splitlines()
+        if attempts:
+            notes.append(f"tried the network {len(attempts)} time(s), refused (first: {attempts[0][:80]})")
+            base.flag("network")
         if run.timed_out:
             base.status = "timeout"
             base.detail = "; ".join([f"did not finish within {batch.timeout:g} s and was stopped "
@@ -501,13 +434,12 @@ def _grade_one_inner(batch: _Batch, sub: Submission) -> Row:
             base.flag("output_limit")
             return base
         try:
-            out = json.loads(result.read_text())
+            out = json.loads(box_file(work, "result.json", 50 * 2**20) or b"")
             if not isinstance(out, dict):
                 out = {}
-        except (OSError, ValueError):
+        except ValueError:
             out = {}
-        log_text = (work / "nbgrader.log").read_text(errors="replace")[-20000:] \
-            if (work / "nbgrader.log").exists() else ""
+        log_text = log.read_bytes()[-20000:].decode("utf-8", "replace") if log.is_file() else ""
         auto = out.get("autograde") if isinstance(out.get("autograde"), dict) else {}
         if not auto.get("success"):
             failure = str(auto.get("error") or "") + str(auto.get("log") or "") + log_text
@@ -526,7 +458,7 @@ def _grade_one_inner(batch: _Batch, sub: Submission) -> Row:
             base.detail = "; ".join([base.detail] + notes)
             return base
         try:
-            items, grade_notes = read_grades(course / "gradebook.db", chapter)
+            items, grade_notes = _read_box_gradebook(batch, work, chapter)
         except Exception as err:  # a gradebook the submission wrecked
             base.status = "crashed"
             base.detail = f"could not read the gradebook back ({type(err).__name__}); submission tampered with it?"
@@ -535,8 +467,10 @@ def _grade_one_inner(batch: _Batch, sub: Submission) -> Row:
         if grade_notes:
             notes += grade_notes
             base.flag("gradebook_tampered")
-        for name in chapter.notebooks:
-            base.flag(*scan_autograded(course / "autograded" / INTERNAL_STUDENT / aid / f"{name}.ipynb"))
+        executed = {name: _box_notebook(work, f"course-root/autograded/{INTERNAL_STUDENT}/{aid}/{name}.ipynb")
+                    for name in chapter.notebooks}
+        for nb in executed.values():
+            base.flag(*scan_executed(nb))
         if "cell_timeout" in base.flags:
             notes.append("a cell hit the per-cell time limit and was interrupted")
         if "memory_error" in base.flags:
@@ -544,7 +478,8 @@ def _grade_one_inner(batch: _Batch, sub: Submission) -> Row:
         if out.get("dropped_output_cells"):
             notes.append(f"output over the limit dropped in {len(out['dropped_output_cells'])} cell(s)")
             base.flag("output_limit")
-        stragglers = run.stragglers or int(out.get("stragglers") or 0)
+        left = out.get("stragglers")
+        stragglers = run.stragglers or (left if isinstance(left, int) and left > 0 else 0)
         if stragglers:
             notes.append(f"left {stragglers} background process(es) running; killed")
             base.flag("background_process")
@@ -554,11 +489,10 @@ def _grade_one_inner(batch: _Batch, sub: Submission) -> Row:
         tests = [i for i in items if i.max_score > 0]
         passed = sum(1 for i in tests if i.score >= i.max_score)
         base.detail = "; ".join([f"{passed}/{len(tests)} tests passed"] + notes)
-        feedback = out.get("feedback") if isinstance(out.get("feedback"), dict) else {}
-        if feedback.get("success"):
-            base.feedback = _copy_feedback(batch, course, sub.student, aid, chapter.notebooks)
-        else:
-            base.detail += "; feedback could not be generated"
+        try:
+            base.feedback = _write_feedback(batch, chapter, sub.student, restored, executed, items)
+        except Exception as err:  # a malformed executed notebook: the row stands, without feedback
+            base.detail += f"; feedback could not be generated ({type(err).__name__})"
         base.review = bool(base.flags) or not base.feedback
         return base
     finally:
@@ -581,21 +515,45 @@ def _prepare_sandbox(chapter: Chapter, work: Path, sub: Submission,
         (dest / f"{name}.ipynb").write_text(json.dumps(nb, indent=1), encoding="utf-8")
     for sub_dir in ("home", "tmp"):
         (work / sub_dir).mkdir()
-    install_sitecustomize(work)
     return course, too_big
 
 
-def _copy_feedback(batch: _Batch, course: Path, student: str, aid: str, notebooks: list[str]) -> str:
-    src = course / "feedback" / INTERNAL_STUDENT / aid
-    dest = batch.out / "feedback" / student / aid
-    copied = []
-    for name in notebooks:
-        html = src / f"{name}.html"
-        if html.is_file() and not html.is_symlink() and html.stat().st_size <= MAX_NOTEBOOK_BYTES:
-            dest.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(html, dest / html.name)
-            copied.append((dest / html.name).relative_to(batch.out).as_posix())
-    return ", ".join(copied)
+def _box_notebook(work: Path, rel: str) -> dict | None:
+    """A notebook the box wrote, read as data (a regular file inside the working copy, size-limited)."""
+    data = box_file(work, rel, MAX_NOTEBOOK_BYTES)
+    try:
+        nb = json.loads(data) if data else None
+    except ValueError:
+        return None
+    return nb if isinstance(nb, dict) else None
+
+
+def _read_box_gradebook(batch: _Batch, work: Path, chapter: Chapter) -> tuple[list[Item], list[str]]:
+    """Scores from the box's gradebook copy, read from a copy the box cannot reach (no links followed)."""
+    data = box_file(work, "course-root/gradebook.db", 50 * 2**20)
+    if data is None:
+        raise FileNotFoundError("gradebook.db is missing, a link, or too large")
+    copy = batch.tmp / "logs" / f"{work.name}-gradebook.db"
+    copy.write_bytes(data)
+    try:
+        return read_grades(copy, chapter)
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _write_feedback(batch: _Batch, chapter: Chapter, student: str, restored: dict[str, dict],
+                    executed: dict[str, dict | None], items: list[Item]) -> str:
+    """Feedback HTML per notebook, made here from trusted cells, the box's outputs and our scores."""
+    dest = batch.out / "feedback" / student / chapter.id
+    written = []
+    for name in chapter.notebooks:
+        mine = [i for i in items if i.notebook == name]
+        nb = feedback_notebook(restored[name], executed.get(name), mine, secret_lines(chapter.source_nbs[name]))
+        html = render_html(nb, name, chapter.id, sum(i.score for i in mine), sum(i.max_score for i in mine))
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / f"{name}.html").write_text(html, encoding="utf-8")
+        written.append((dest / f"{name}.html").relative_to(batch.out).as_posix())
+    return ", ".join(written)
 
 
 def _grade_one_safe(batch: _Batch, sub: Submission) -> Row:
@@ -744,9 +702,9 @@ def _flag_slow(rows: list[Row]) -> None:
 def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAULT_TIMEOUT,
           memory_limit: float | None = DEFAULT_MEMORY_LIMIT, root: Path | None = None,
           cell_timeout: int | None = None, progress: bool = True, keep: bool = False,
-          isolation: str = "auto", students: Path | None = None, pattern: str | None = None,
+          isolation: str = "bwrap", students: Path | None = None, pattern: str | None = None,
           chapter: str | None = None, output_limit: float = DEFAULT_OUTPUT_LIMIT,
-          cache: bool = True, isolate_uid: bool | None = None) -> list[Row]:
+          cache: bool = True) -> list[Row]:
     """Grade every submission under ``submissions`` (folder or zip); write OUT; return the rows.
 
     jobs          submissions graded at once (each in its own process tree)
@@ -756,13 +714,13 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
     cell_timeout  per-cell limit, overriding ``Execute.timeout`` of the nbgrader config
     progress      show a progress bar and print the summary
     keep          keep the sandboxes (under the system temp dir) for debugging
-    isolation     "auto" (the strongest available), "namespace", "uid" or "none" (see ``sandbox``)
+    isolation     "bwrap" (a bubblewrap box per submission; stops with SandboxUnavailable where it
+                  cannot be built) or "none" (no box: trusted notebooks only; warns), see ``sandbox``
     students      roster CSV (id,name,email): students without a submission get ``missing`` rows
     pattern       regex with (?P<student>...) (and (?P<notebook>...)/(?P<chapter>...)) for LMS file names
     chapter       the chapter of files whose name does not say it (an LMS export of one assignment)
     output_limit  MB of notebook output kept (a tenth of it per cell); the rest is dropped
     cache         reuse the rows of unchanged submissions from OUT/.aecourse-cache.json
-    isolate_uid   deprecated: False means isolation="none"
     """
     from tqdm.auto import tqdm
 
@@ -770,9 +728,7 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
     root = Path(root).resolve() if root is not None else find_root()
     if not submissions.exists():
         raise FileNotFoundError(f"no submissions at {submissions}")
-    if isolate_uid is False and isolation == "auto":
-        isolation = "none"
-    level = _choose_isolation(isolation, progress)
+    level, bwrap = _choose_isolation(isolation, progress)
     roster = read_roster(students) if students is not None else None
     mem = int((memory_limit or 0) * 2**30)
     out.mkdir(parents=True, exist_ok=True)
@@ -819,21 +775,13 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
             todo.append(s)
         needed = sorted({s.assignment for s in todo if s.assignment in known})
         chapters, broken = build_masters(root, needed, tmp)
-        env = nbgrader_env(tmp)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env.setdefault("CUDA_VISIBLE_DEVICES", "")  # grade on CPU, like CI: same numbers everywhere
-        threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env.setdefault(var, threads)
-        for var in ("PYTHONSTARTUP", "PYTHONINSPECT"):
-            env.pop(var, None)
-        if level == "uid":
-            os.chmod(tmp, 0o711)  # sandboxes can reach their own folder, not list the others
-        hide = _hidden_paths(root, submissions, out, students, tmp)
+        (tmp / "logs").mkdir()
+        threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         batch = _Batch(root=root, submissions=subs_root, out=out, tmp=tmp, chapters=chapters, broken=broken,
                        fingerprints=chapter_fingerprints(root, known), timeout=float(timeout),
                        cell_timeout=int(cell_timeout or 0), memory_limit=mem,
-                       output_limit=int(output_limit * 2**20), env=env, isolation=level, hide=hide, keep=keep)
+                       output_limit=int(output_limit * 2**20), threads=threads, isolation=level, bwrap=bwrap,
+                       etc=write_etc(tmp / "etc") if level == "bwrap" else None, keep=keep)
         rows: list[Row] = list(reused)
         bar = tqdm(total=len(todo), desc="grading", unit="sub", disable=not progress or not todo)
         pool = ThreadPoolExecutor(max_workers=max(1, jobs))
@@ -900,41 +848,14 @@ def _apply_roster(rows: list[Row], roster: list[Student] | None, subs: list[Subm
     return rows
 
 
-def _hidden_paths(root: Path, submissions: Path, out: Path, students: Path | None, tmp: Path) -> list[str]:
-    """What a namespace sandbox must not see; never the interpreter or the installed packages."""
-    needed = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve(),
-              Path(__file__).resolve().parents[1]}
-    candidates = [submissions, out, root / SOURCE_DIR, root / ".git", Path("/run"), Path("/var/run")]
-    if students is not None:
-        candidates.append(Path(students))
-    temp_dirs = [Path(tempfile.gettempdir()), tmp]
-    hide = []
-    for path in candidates:
-        path = path.resolve() if path.exists() else path
-        if path.exists() and not any(n == path or path in n.parents for n in needed):
-            hide.append(str(path))
-    for path in temp_dirs:  # hold the sandboxes: hidden, then each sandbox gets its own back
-        if path.exists() and not any(n == path.resolve() or path.resolve() in n.parents for n in needed):
-            hide.append(str(path.resolve()))
-    return hide
-
-
-def _choose_isolation(wanted: str, progress: bool) -> str:
-    if wanted not in ("auto", "namespace", "uid", "none"):
-        raise ValueError(f"isolation must be auto, namespace, uid or none, not {wanted!r}")
-    best = isolation_level()
-    if wanted == "auto":
-        level = best
-    elif wanted == "namespace" and best != "namespace":
-        from .sandbox import _PROBE_DETAIL
-        raise RuntimeError("namespace isolation is not available here (needs Linux, util-linux `unshare`, and root "
-                           "or unprivileged user namespaces): " + _PROBE_DETAIL.get("namespace", "probe failed"))
-    elif wanted == "uid" and not sandbox_uids_available():
-        raise RuntimeError("uid isolation needs root and an interpreter other users can execute")
-    else:
-        level = wanted
-    if level == "none" and progress:
-        print("warning: sandboxes share your uid and filesystem: a submission can reach any file you can by "
-              "absolute path. Grade untrusted classes where `unshare` works (Linux, root or user "
-              "namespaces) or in a container.", file=sys.stderr)
-    return level
+def _choose_isolation(wanted: str, progress: bool) -> tuple[str, str | None]:
+    """(level, bwrap): the box where asked for (the default); ``none`` only when asked for, with a warning."""
+    if wanted not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {wanted!r}")
+    if wanted == "bwrap":
+        return "bwrap", require_box()
+    if progress:
+        print("warning: --isolation none: submissions run as you, on your filesystem, with your permissions: "
+              "a notebook can read and change any file you can. Only for notebooks you trust; install "
+              "bubblewrap to grade untrusted ones in a sandbox.", file=sys.stderr)
+    return "none", None

@@ -373,15 +373,15 @@ def _excerpt(code: str, at: int) -> str:
     return line[:80] + ("..." if len(line) > 80 else "")
 
 
-def scan_autograded(path: Path) -> list[str]:
-    """Flags from the executed notebook: cell time limit hit, MemoryError, output dropped."""
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
+def scan_executed(nb: dict | None) -> list[str]:
+    """Flags from an executed notebook (read as data): cell time limit hit, MemoryError."""
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    outputs = [o for c in cells or [] if isinstance(c, dict) and isinstance(c.get("outputs"), list)
+               for o in c["outputs"] if isinstance(o, dict)]
+    errors = [o for o in outputs if o.get("output_type") == "error"]
     flags = []
-    errors = [o for c in nb.get("cells", []) for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    if any(o.get("ename") == "CellTimeoutError" or "CellTimeoutError" in "".join(o.get("traceback", []))
+    if any(o.get("ename") == "CellTimeoutError"
+           or "CellTimeoutError" in "".join(t for t in o.get("traceback") or [] if isinstance(t, str))
            for o in errors):
         flags.append("cell_timeout")
     if any(o.get("ename") == "MemoryError" for o in errors):

@@ -1,42 +1,59 @@
-"""Run one untrusted submission in a box: processes, limits, filesystem and network isolation.
+"""The grading box: one untrusted submission under bubblewrap, seeing nothing but itself.
 
-Three isolation levels, the strongest available is used (``isolation_level()``):
+A box starts from nothing and gets only what a Python kernel needs (deny by
+default, as otter-grader's containers, PrairieLearn's external graders and
+Gradescope do).  It is built by `bubblewrap <https://github.com/containers/bubblewrap>`_
+(``bwrap``, Flatpak's sandbox), which sets up the mount table, the
+namespaces and the capabilities; nothing here writes a jail by hand.
 
-``namespace``  (Linux, as root or with unprivileged user namespaces; ``unshare`` from util-linux)
-    The grading process starts in new mount, PID and network namespaces.  Before
-    anything of the submission runs, trusted code in that process (``JAIL`` below)
+Inside a box (``box_command``):
 
-    * makes every mount read-only except the sandbox's own working copy (and a
-      small private ``/tmp`` and ``/dev/shm``);
-    * hides, behind empty read-only tmpfs mounts: the submissions (folder or zip),
-      the output folder, the course's ``solutions/`` and ``.git``, ``/run``, and the
-      whole system temp dir (other sandboxes live there); ``/proc`` shows only the
-      sandbox's own processes (new PID namespace), ``/proc/sys`` is read-only;
-    * has no network but its own loopback (new network namespace);
-    * drops every capability (bounding set too) and sets ``no_new_privs``, so
-      nothing in the box can undo the mounts, even as uid 0.
+filesystem (an allowlist; nothing else exists)
+    read-only: ``/usr`` (and the ``/bin``, ``/lib*``, ``/sbin`` links or folders
+    that point into it), the dynamic loader's files and the time zone from
+    ``/etc``, a made-up ``/etc/passwd``, ``/etc/group``, ``/etc/hosts`` and
+    ``/etc/nsswitch.conf`` (written by the grader, see :func:`write_etc`),
+    ``/sys/devices/system/cpu`` (torch reads the CPU topology), the Python
+    installation (``sys.base_prefix``), the environment (``sys.prefix``) and
+    the folder the ``aecourse`` package is imported from, each at its own path;
+    read-write: the sandbox's own working copy, at :data:`BOX_WORK`;
+    private and empty: ``/tmp`` and ``/dev/shm`` (size-limited tmpfs), a fresh
+    ``/proc`` of the box's own PID namespace, a minimal ``/dev``.
+namespaces
+    new PID, IPC, UTS, cgroup and network namespaces: no other process is
+    visible, and the only network is the box's own loopback (the kernel's zmq
+    needs it).
+user
+    uid and gid :data:`BOX_UID` (65534), no supplementary groups, no
+    capabilities (bounding set empty), ``no_new_privs``.  As root the box runs
+    ``setpriv`` (util-linux) to become 65534 on the host too, so even a broken
+    namespace leaves an unprivileged process; as another user ``bwrap`` maps
+    65534 onto that user through a user namespace.
+system calls
+    a seccomp filter (:mod:`.seccomp`) refuses new namespaces, ``mount``,
+    ``ptrace``, keyrings, ``bpf`` and the like.
+environment
+    built from an allowlist (:func:`sandbox_env`), never inherited: the grader's
+    variables (tokens, paths, secrets) do not reach the box.
+lifetime
+    ``--die-with-parent``, ``--new-session``; the grader kills the whole tree
+    at the wall-clock limit, at the memory limit (the RSS of every process of
+    the box, polled) or when the terminal output passes its limit.
 
-``uid``        (as root, when the namespace level is unavailable)
-    Each sandbox runs as its own unprivileged uid (only its folder is writable to it).
+The per-process limits (``RLIMIT_DATA``, ``RLIMIT_FSIZE``, output budget per
+cell and notebook) are set by the box's driver (``box/driver.py``), and every
+Python process of the box refuses internet sockets and records the attempt
+(``box/site/sitecustomize.py``; flag ``network``).
 
-``none``       same uid as the grader: cwd, HOME and TMPDIR are in the sandbox, but an
-    absolute path reaches whatever the grader may read or write.  Only for trusted
-    classes; ``aecourse grade`` warns.
-
-At every level: a ``sitecustomize`` refuses ``connect``/``sendto`` on internet
-sockets in every Python process the submission starts (the kernel, its
-subprocesses) and records the attempt; proxy variables point at a dead
-address; a wall-clock limit for the whole notebook (the process group, and
-every process carrying the sandbox's token, is SIGKILLed), ``RLIMIT_DATA`` per
-process plus a poll of the resident memory of all the sandbox's processes,
-``RLIMIT_FSIZE`` (no file larger than the output limit), and a cap on the
-notebook's output (``_LimitedExecute`` in the driver drops outputs past it).
+``isolation="none"`` runs the same driver without a box (same user, same
+filesystem): only for trusted notebooks, and ``aecourse grade`` warns.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
+import stat
 import shutil
 import signal
 import subprocess
@@ -48,294 +65,323 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import seccomp
+from .box import DRIVER, SITE_DIR
+
 TOKEN_VAR = "AECOURSE_GRADE_TOKEN"
-DRIVER_MARK = "AECOURSE_GRADE_DRIVER"   # in the driver's argv: the network block spares it
-NET_LOG = "network-attempts.log"        # in the sandbox: what the network block refused
-UID_BASE = 61000
+DRIVER_MARK = "AECOURSE_GRADE_DRIVER"   # in the driver's argv: the network guard spares it
+NET_LOG = "network-attempts.log"        # in the working copy: what the network guard refused
 DEAD_PROXY = "http://127.0.0.1:9"       # discard port: nothing answers
+BOX_WORK = "/box"                       # the working copy, as the box sees it
+BOX_UID = 65534                         # "nobody" on most systems
+BOX_USER = "student"
+TMPFS_BYTES = 256 * 2**20               # /tmp and /dev/shm each
+BWRAP_ENV = "AECOURSE_BWRAP"            # path of bwrap, instead of the one on PATH
+ISOLATIONS = ("bwrap", "none")
 
-# ------------------------------------------------------------------------------------------
-# Code that runs *inside* the box.  Kept as source text: it is executed by a fresh
-# interpreter (``python -c``), never imported into the grader.
-
-SITECUSTOMIZE = r'''
-# Installed by aecourse.grading in every grading sandbox: no network for submissions.
-import os as _os, sys as _sys
-def _aecourse_block_network():
-    if "AECOURSE_GRADE_DRIVER" in getattr(_sys, "orig_argv", _sys.argv):
-        return  # the trusted grading driver itself (it talks to the kernel over zmq anyway)
-    import errno, socket
-    log = _os.environ.get("AECOURSE_NET_LOG")
-    families = {socket.AF_INET, getattr(socket, "AF_INET6", socket.AF_INET)}
-    def refuse(sock, address, what):
-        if sock.family not in families:
-            return False
-        if log:
-            try:
-                with open(log, "a") as fh:
-                    fh.write(f"{what} {address!r}\n")
-            except OSError:
-                pass
-        raise PermissionError(errno.EACCES, f"network access is disabled while grading ({what} {address!r})")
-    orig = {name: getattr(socket.socket, name) for name in ("connect", "connect_ex", "sendto", "sendmsg")}
-    def connect(self, address):
-        refuse(self, address, "connect")
-        return orig["connect"](self, address)
-    def connect_ex(self, address):
-        refuse(self, address, "connect")
-        return orig["connect_ex"](self, address)
-    def sendto(self, data, *args):
-        refuse(self, args[-1] if args else None, "sendto")
-        return orig["sendto"](self, data, *args)
-    def sendmsg(self, *args):
-        if len(args) >= 4:
-            refuse(self, args[3], "sendmsg")
-        return orig["sendmsg"](self, *args)
-    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
-    socket.socket.sendto, socket.socket.sendmsg = sendto, sendmsg
-try:
-    _aecourse_block_network()
-except Exception:
-    pass
-'''
-
-JAIL = r'''
-def _aecourse_jail(spec):
-    """Mount namespace, loopback, read-only world, hidden paths, no capabilities."""
-    import ctypes, fcntl, os, socket, struct
-    libc = ctypes.CDLL(None, use_errno=True)
-    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-    MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-    MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
-    OPTS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
-            "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME}
-
-    def mount(src, target, fstype, flags, data=None):
-        enc = lambda s: s.encode() if isinstance(s, str) else s
-        if libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"mount {target}: {os.strerror(err)}")
-
-    def under(path, top):
-        return path == top or path.startswith(top.rstrip("/") + "/")
-
-    work = spec["work"]
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
-    # the loopback of the new network namespace starts down; the kernel's zmq needs it
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    flags = struct.unpack("16sH", fcntl.ioctl(sock, 0x8913, struct.pack("16sH", b"lo", 0))[:18])[1]
-    fcntl.ioctl(sock, 0x8914, struct.pack("16sH", b"lo", flags | 1))
-    sock.close()
-    work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
-    rw_tmpfs = []
-    for path in sorted(set(spec["hide"]), key=len):
-        if os.path.islink(path) or not os.path.exists(path):
-            continue
-        if os.path.isdir(path):
-            if under(work, path):   # e.g. /tmp: private scratch space, own sandbox put back below
-                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777")
-                os.makedirs(work, exist_ok=True)
-                rw_tmpfs.append(path)
-            else:
-                mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-        else:
-            mount("/dev/null", path, None, MS_BIND)
-            mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-    mount(f"/proc/self/fd/{work_fd}", work, None, MS_BIND | MS_REC)
-    os.close(work_fd)
-    if os.path.ismount("/dev/shm"):
-        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777")
-        rw_tmpfs.append("/dev/shm")
-    mount("/proc/sys", "/proc/sys", None, MS_BIND | MS_REC)
-    for masked in ("/proc/sysrq-trigger", "/proc/kcore"):
-        if os.path.exists(masked):
-            mount("/dev/null", masked, None, MS_BIND)
-    keep_rw = ["/proc", "/dev/pts", work] + rw_tmpfs
-    done = set()
-    with open("/proc/self/mountinfo") as fh:
-        lines = fh.read().splitlines()
-    for line in lines:
-        fields = line.split()
-        target = fields[4].encode().decode("unicode_escape")
-        opts = fields[5].split(",")
-        if target in done or (any(under(target, k) for k in keep_rw) and target != "/proc/sys"):
-            continue
-        done.add(target)
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
-        for opt in opts:
-            flags |= OPTS.get(opt, 0)
-        try:
-            mount(None, target, None, flags)
-        except OSError as err:
-            if err.errno not in (2, 13):  # a mount under a hidden path: unreachable anyway
-                raise
-    # no way back: no capabilities (bounding set included), no setuid gains
-    PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
-    for cap in range(64):
-        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
-    data = (Data * 2)()
-    if libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:
-        raise OSError(ctypes.get_errno(), "capset")
-'''
-
-# The probe: set the jail up, then check from inside that it holds.
-_PROBE = JAIL + r'''
-import json, os, socket, sys
-spec = json.loads(sys.argv[1])
-_aecourse_jail(spec)
-problems = []
-for path in spec["must_not_write"]:
-    try:
-        with open(path, "w") as fh:
-            fh.write("x")
-        problems.append(f"could write {path}")
-    except OSError:
-        pass
-for path in spec["hide"]:
-    if os.path.isdir(path) and not spec["work"].startswith(path.rstrip("/") + "/") and os.listdir(path):
-        problems.append(f"can see into {path}")
-try:  # lands in the private /tmp, if at all: the grader checks that it never shows up outside
-    with open(spec["escape"], "w") as fh:
-        fh.write("x")
-except OSError:
-    pass
-with open(os.path.join(spec["work"], "ok"), "w") as fh:
-    fh.write("ok")
-if len([p for p in os.listdir("/proc") if p.isdigit()]) > 3:
-    problems.append("sees other processes")
-try:
-    socket.create_connection(("1.1.1.1", 53), timeout=2)
-    problems.append("network reachable")
-except OSError:
-    pass
-print(json.dumps(problems))
-sys.exit(1 if problems else 0)
-'''
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: "
+                "`sudo dnf install bubblewrap`; Arch: `sudo pacman -S bubblewrap`), or pass "
+                "`--isolation none` to grade notebooks you trust without a sandbox")
 
 
-def _unshare_prefix(as_root: bool) -> list[str]:
-    exe = shutil.which("unshare") or "/usr/bin/unshare"
-    cmd = [exe, "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
-           "--propagation", "private"]
-    if not as_root:
-        cmd.append("--map-root-user")
-    return cmd + ["--"]
+class SandboxUnavailable(RuntimeError):
+    """The grading box cannot be built on this machine; the message says why and what to do."""
 
 
-_LEVEL: dict[str, str] = {}
+# ------------------------------------------------------------------------------ the box
+def bwrap_path() -> str | None:
+    """The ``bwrap`` to use: ``$AECOURSE_BWRAP`` if set (even if missing), else the one on ``PATH``."""
+    wanted = os.environ.get(BWRAP_ENV)
+    if wanted:
+        return wanted if os.access(wanted, os.X_OK) and os.path.isfile(wanted) else None
+    return shutil.which("bwrap")
 
 
-def isolation_level(refresh: bool = False) -> str:
-    """``namespace``, ``uid`` or ``none``: the strongest isolation this machine allows (probed once)."""
-    if "level" in _LEVEL and not refresh:
-        return _LEVEL["level"]
-    level = "none"
-    if sys.platform.startswith("linux") and shutil.which("unshare") and _probe_namespace():
-        level = "namespace"
-    elif sandbox_uids_available():
-        level = "uid"
-    _LEVEL["level"] = level
-    return level
+def _as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-_PROBE_DETAIL: dict[str, str] = {}
+def read_only_trees() -> list[str]:
+    """The host paths a box sees read-only besides ``/usr``: Python and the installed ``aecourse``.
 
-
-def _probe_namespace() -> bool:
-    probe = Path(tempfile.mkdtemp(prefix="aecourse-jailprobe-"))
-    try:
-        work = probe / "work"
-        secret = probe / "secret"
-        for d in (work, secret):
-            d.mkdir()
-        (secret / "other-student.ipynb").write_text("{}")
-        spec = {"work": str(work), "hide": [str(secret), tempfile.gettempdir()],
-                "escape": str(probe / "escape.txt"),
-                "must_not_write": [str(Path(sys.executable).resolve()) + ".x", str(Path(__file__).resolve()) + ".x",
-                                   "/proc/sys/kernel/hostname"]}
-        as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-        proc = subprocess.run(_unshare_prefix(as_root) + [sys.executable, "-c", _PROBE, json.dumps(spec)],
-                              capture_output=True, text=True, timeout=60, cwd=work)
-        ok = (proc.returncode == 0 and (work / "ok").exists() and not (probe / "escape.txt").exists())
-        _PROBE_DETAIL["namespace"] = (proc.stdout + proc.stderr).strip()[-500:]
-        return ok
-    except (OSError, subprocess.SubprocessError) as err:
-        _PROBE_DETAIL["namespace"] = str(err)
-        return False
-    finally:
-        shutil.rmtree(probe, ignore_errors=True)
-
-
-_UID_PROBE: dict[str, bool] = {}
-
-
-def sandbox_uids_available() -> bool:
-    """Can sandboxes run as their own unprivileged uid here?
-
-    Needs root, and an interpreter (and venv) that other users may execute:
-    a Python under ``/root`` (pyenv) is not.  Probed once per process.
+    ``sys.base_prefix`` (the interpreter and its standard library), ``sys.prefix``
+    (the virtual environment: nbgrader, torch, ...) and the folder that holds the
+    ``aecourse`` package (``src/`` for an editable install: the library only, never
+    ``solutions/``).  Each as given and as resolved, without duplicates or paths
+    already under ``/usr``.
     """
-    if "ok" in _UID_PROBE:
-        return _UID_PROBE["ok"]
-    ok = False
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        probe = Path(tempfile.mkdtemp(prefix="aecourse-probe-"))
+    package_parent = Path(__file__).resolve().parents[2]
+    paths: list[str] = []
+    for p in (sys.base_prefix, sys.prefix, str(package_parent)):
+        for q in (os.path.abspath(p), os.path.realpath(p)):
+            if q not in paths and not _under(q, "/usr"):
+                paths.append(q)
+    return [p for p in paths if not any(p != o and _under(p, o) for o in paths)]
+
+
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def write_etc(folder: Path) -> Path:
+    """The box's made-up ``/etc`` files: one user (65534), one group, localhost, files-only lookups."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "passwd": f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+                  f"{BOX_USER}:x:{BOX_UID}:{BOX_UID}:{BOX_USER}:{BOX_WORK}/home:/usr/sbin/nologin\n",
+        "group": f"root:x:0:\n{BOX_USER}:x:{BOX_UID}:\n",
+        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="ascii")
+    return folder
+
+
+def box_command(work: Path, etc: Path, argv: list[str], env: dict[str, str],
+                seccomp_fd: int | None, bwrap: str, chdir: str = BOX_WORK) -> list[str]:
+    """The ``bwrap`` command line that runs ``argv`` in a box over the working copy ``work``.
+
+    Parameters
+    ----------
+    work : Path
+        The sandbox's working copy on the host; the box sees it, read-write, at
+        :data:`BOX_WORK` (paths in ``argv`` and ``env`` use that name).
+    etc : Path
+        The folder :func:`write_etc` filled.
+    argv, env
+        The command and its whole environment (``--clearenv`` first).
+    seccomp_fd : int or None
+        A readable file descriptor holding :func:`seccomp.program`'s bytes.
+    bwrap : str
+        The ``bwrap`` executable.
+    chdir : str
+        The working directory inside the box.
+    """
+    cmd = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+           "--hostname", "grading-box", "--die-with-parent", "--new-session", "--clearenv"]
+    for key, value in sorted(env.items()):
+        cmd += ["--setenv", key, value]
+    if not _as_root():  # an unprivileged grader: bwrap needs a user namespace and maps 65534 onto it
+        cmd += ["--unshare-user", "--uid", str(BOX_UID), "--gid", str(BOX_UID), "--disable-userns"]
+    cmd += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            cmd += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            cmd += ["--ro-bind", top, top]
+    for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime"):
+        cmd += ["--ro-bind-try", path, path]
+    for name in ("passwd", "group", "hosts", "nsswitch.conf"):
+        cmd += ["--ro-bind", str(etc / name), f"/etc/{name}"]
+    cmd += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
+            "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm"]
+    made = {"/", "/usr", "/tmp", "/etc", "/proc", "/dev", "/sys"}
+    for tree in read_only_trees():
+        cmd += _parents(tree, made) + ["--ro-bind", tree, tree]
+    cmd += ["--bind", str(work), BOX_WORK, "--chdir", chdir]
+    if seccomp_fd is not None:
+        cmd += ["--seccomp", str(seccomp_fd)]
+    cmd += ["--cap-drop", "ALL"]
+    if _as_root():
+        # bwrap keeps only what setpriv needs to become 65534; setpriv then drops every capability,
+        # empties the bounding set and sets no_new_privs before it runs argv.
+        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP", "--",
+                "/usr/bin/setpriv", f"--reuid={BOX_UID}", f"--regid={BOX_UID}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    return cmd + ["--", *argv]
+
+
+def _parents(tree: str, made: set[str]) -> list[str]:
+    """``--dir`` (mode 755) for every missing parent of ``tree``: bwrap would make them 700."""
+    out = []
+    parts = Path(tree).parts
+    for i in range(2, len(parts)):
+        parent = str(Path(*parts[:i]))
+        if parent not in made:
+            made.add(parent)
+            out += ["--perms", "0755", "--dir", parent]
+    made.add(tree)
+    return out
+
+
+def sandbox_env(work: str, *, threads: int, token: str = "") -> dict[str, str]:
+    """The whole environment of a submission, from an allowlist (nothing of the grader's own).
+
+    ``work`` is the working copy as the sandbox sees it (:data:`BOX_WORK` in a box):
+    home, Jupyter and matplotlib folders live there.  No network (dead proxies), no
+    GPU (grading on CPU gives the same numbers everywhere), ``threads`` BLAS threads.
+    """
+    home = f"{work}/home"
+    path = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
+    env = {
+        "PATH": path, "HOME": home, "USER": BOX_USER, "LOGNAME": BOX_USER, "SHELL": "/bin/sh",
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
+        "TMPDIR": f"{work}/tmp", "TMP": f"{work}/tmp", "TEMP": f"{work}/tmp",
+        "JUPYTER_CONFIG_DIR": f"{home}/.jupyter", "JUPYTER_DATA_DIR": f"{home}/.jupyter-data",
+        "JUPYTER_RUNTIME_DIR": f"{home}/.jupyter-runtime", "JUPYTER_PLATFORM_DIRS": "1",
+        "IPYTHONDIR": f"{home}/.ipython", "MPLCONFIGDIR": f"{home}/.matplotlib", "MPLBACKEND": "Agg",
+        "PYTHONPATH": str(SITE_DIR), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+        "AECOURSE_NET_LOG": f"{work}/{NET_LOG}", "CUDA_VISIBLE_DEVICES": "",
+        "NO_PROXY": "", "no_proxy": "", "PIP_NO_INDEX": "1",
+    }
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(threads)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY",
+                "http_proxy", "https_proxy", "ftp_proxy", "all_proxy"):
+        env[var] = DEAD_PROXY
+    if token:
+        env[TOKEN_VAR] = token
+    return env
+
+
+def driver_argv(args_json: str) -> list[str]:
+    """The box's driver, run by path by the grader's interpreter."""
+    return [sys.executable, str(DRIVER), args_json, DRIVER_MARK]
+
+
+# ------------------------------------------------------------------------------ the probe
+_PROBE_CODE = ("import os, sys, nbgrader, aecourse; "
+               "assert os.getuid() == %d, 'not uid %d' %% os.getuid(); "
+               "open(os.path.join(%r, 'ok'), 'w').write('ok')" % (BOX_UID, BOX_UID, BOX_WORK))
+
+
+@functools.lru_cache(maxsize=4)
+def _probe(bwrap: str) -> str:
+    """'' when a box with this bwrap runs Python as 65534 here, else what went wrong."""
+    folder = Path(tempfile.mkdtemp(prefix="aecourse-boxprobe-"))
+    try:
+        work = folder / "work"
+        work.mkdir()
+        if _as_root():
+            os.chown(work, BOX_UID, BOX_UID)
+        etc = write_etc(folder / "etc")
+        program = seccomp.program()
+        fd = _seccomp_fd(program)
         try:
-            os.chmod(probe, 0o711)
-            (probe / "p").mkdir()
-            os.chown(probe / "p", UID_BASE, UID_BASE)
-            proc = subprocess.run([sys.executable, "-c", "import nbgrader; open('ok', 'w').close()"],
-                                  cwd=probe / "p", user=UID_BASE, group=UID_BASE, extra_groups=[],
-                                  capture_output=True, timeout=120)
-            ok = proc.returncode == 0 and (probe / "p" / "ok").exists()
-        except (OSError, subprocess.SubprocessError, ValueError):
-            ok = False
+            cmd = box_command(work, etc, [sys.executable, "-c", _PROBE_CODE],
+                              sandbox_env(BOX_WORK, threads=1), fd, bwrap)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                                  pass_fds=(fd,) if fd is not None else ())
         finally:
-            shutil.rmtree(probe, ignore_errors=True)
-    _UID_PROBE["ok"] = ok
-    return ok
+            if fd is not None:
+                os.close(fd)
+        if proc.returncode == 0 and (work / "ok").is_file():
+            return ""
+        return (proc.stderr or proc.stdout).strip()[-600:] or f"exit status {proc.returncode}"
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"{type(err).__name__}: {err}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def chown_tree(path: Path, user: int) -> None:
-    os.chown(path, user, user)
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            os.chown(os.path.join(dirpath, name), user, user, follow_symlinks=False)
+def require_box() -> str:
+    """The ``bwrap`` that builds working boxes here; else :class:`SandboxUnavailable` saying what to do."""
+    bwrap = bwrap_path()
+    if bwrap is None:
+        where = os.environ.get(BWRAP_ENV)
+        found = f"no executable at ${BWRAP_ENV}={where}" if where else "bwrap is not on PATH"
+        raise SandboxUnavailable(f"the grading sandbox needs bubblewrap ({found}): {INSTALL_HINT}.")
+    if not sys.platform.startswith("linux"):
+        raise SandboxUnavailable(f"the grading sandbox needs Linux (this is {sys.platform}): grade in a Linux "
+                                 "machine or container, or pass `--isolation none` for notebooks you trust.")
+    if _as_root() and not os.access("/usr/bin/setpriv", os.X_OK):
+        raise SandboxUnavailable("the grading sandbox needs util-linux's /usr/bin/setpriv to drop root "
+                                 "(Debian/Ubuntu: `sudo apt-get install util-linux`).")
+    problem = _probe(bwrap)
+    if problem:
+        hint = ("" if _as_root() else " As a normal user bwrap needs unprivileged user namespaces "
+                "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0); or run as root.")
+        raise SandboxUnavailable(f"{bwrap} cannot build the grading sandbox here: {problem}.{hint} "
+                                 "Or pass `--isolation none` for notebooks you trust.")
+    return bwrap
 
 
-# ------------------------------------------------------------------------------------------
-# The process tree of one sandbox
+def isolation_level() -> str:
+    """``"bwrap"`` where the box works on this machine, else ``"none"``."""
+    try:
+        require_box()
+        return "bwrap"
+    except SandboxUnavailable:
+        return "none"
 
-def tagged_pids(token: str, pgid: int) -> list[int]:
-    """Live processes of one sandbox: its process group, plus anything carrying its token."""
+
+def _seccomp_fd(program: bytes | None) -> int | None:
+    """A pipe's read end holding the filter (a few hundred bytes: fits the pipe buffer)."""
+    if program is None:
+        return None
+    r, w = os.pipe()
+    try:
+        os.write(w, program)
+    finally:
+        os.close(w)
+    return r
+
+
+def seccomp_fd() -> int | None:
+    """A fresh readable descriptor with the box's seccomp filter (the caller closes it)."""
+    return _seccomp_fd(seccomp.program())
+
+
+def prepare_work(work: Path) -> None:
+    """Hand the working copy to the box's user (as root; otherwise the user namespace maps it)."""
+    if not _as_root():
+        return
+    for dirpath, dirnames, filenames in os.walk(work):
+        os.chown(dirpath, BOX_UID, BOX_UID, follow_symlinks=False)
+        # bwrap enters the working directory before setpriv drops root (and root without
+        # CAP_DAC_OVERRIDE is nobody to a 700 folder); the batch folder above stays 700
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chown(os.path.join(dirpath, name), BOX_UID, BOX_UID, follow_symlinks=False)
+
+
+# ------------------------------------------------------------------ the process tree of one sandbox
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, process group) of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        fields = stat[stat.rindex(b")") + 2:].split()
+        return fields[0].decode(), int(fields[1]), int(fields[2])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def sandbox_pids(token: str, root: int) -> list[int]:
+    """Live processes of one sandbox: ``root``'s descendants and process group, and anything with its token.
+
+    In a box every process descends from ``root`` (the PID namespace reparents orphans to
+    the box's own init); without one, the token in the environment finds daemonised
+    processes too (unless they scrubbed it).
+    """
     needle = f"{TOKEN_VAR}={token}".encode()
-    found = []
+    table: dict[int, tuple[str, int, int]] = {}
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.isdigit():
+        if entry.isdigit() and (info := _stat(int(entry))) is not None and info[0] != "Z":
+            table[int(entry)] = info
+    found = {pid for pid, (_, _, pgid) in table.items() if pgid == root}
+    children: dict[int, list[int]] = {}
+    for pid, (_, ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            found.add(pid)
+        todo += [c for c in children.get(pid, []) if c not in found]
+    for pid in table:
+        if pid in found:
             continue
-        pid = int(entry)
         try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                stat = fh.read()
-            fields = stat[stat.rindex(b")") + 2:].split()
-            if fields[0] == b"Z":
-                continue
-            if int(fields[2]) == pgid:
-                found.append(pid)
-                continue
             with open(f"/proc/{pid}/environ", "rb") as fh:
                 if needle in fh.read():
-                    found.append(pid)
-        except (OSError, ValueError, IndexError):
+                    found.add(pid)
+        except OSError:
             continue
-    return found
+    return sorted(found)
 
 
 def rss_bytes(pids: list[int]) -> int:
@@ -350,16 +396,16 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
-def kill_sandbox(token: str, pgid: int) -> int:
-    """SIGKILL the sandbox's process group and every straggler with its token; return how many."""
+def kill_sandbox(token: str, root: int) -> int:
+    """SIGKILL the sandbox's process group, its descendants and every process with its token; how many."""
     killed = 0
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(root, signal.SIGKILL)
         killed += 1
     except (ProcessLookupError, PermissionError):
         pass
-    for _ in range(3):
-        pids = tagged_pids(token, pgid)
+    for _ in range(5):
+        pids = sandbox_pids(token, root)
         if not pids:
             break
         for pid in pids:
@@ -383,22 +429,24 @@ class RunResult:
     stragglers: int
 
 
-def run_sandboxed(cmd: list[str], cwd: Path, env: dict, timeout: float, memory_limit: int,
-                  log: Path, user: int | None, cancel: threading.Event | None = None,
-                  log_limit: int = 0) -> RunResult:
+def run_sandboxed(cmd: list[str], cwd: Path | None, env: dict, timeout: float, memory_limit: int,
+                  log: Path, cancel: threading.Event | None = None, log_limit: int = 0,
+                  token: str = "", pass_fds: tuple[int, ...] = ()) -> RunResult:
     """Run ``cmd`` in its own session; kill its whole tree on timeout, memory excess or ``cancel``.
 
-    ``log_limit`` > 0: also kill it when its stdout/stderr log grows past that many bytes (a
-    submission writing straight to file descriptor 1 or 2 writes there).
+    ``log`` receives stdout and stderr (keep it outside the working copy: the
+    submission must not be able to swap it for a link).  ``log_limit`` > 0: also
+    kill it when that log grows past that many bytes (a submission writing
+    straight to file descriptor 1 or 2 writes there).  ``token`` is the value of
+    :data:`TOKEN_VAR` in ``env``.
     """
-    token = uuid.uuid4().hex
+    token = token or uuid.uuid4().hex
     env = dict(env, **{TOKEN_VAR: token})
     start = time.monotonic()
-    extra = {"user": user, "group": user, "extra_groups": []} if user is not None else {}
     with open(log, "wb") as logfh:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=logfh,
-                                stderr=subprocess.STDOUT, start_new_session=True, **extra)
-    pgid = proc.pid  # start_new_session: the child leads its own group
+                                stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds)
+    root = proc.pid  # start_new_session: the child leads its own group
     timed_out = memory_exceeded = output_exceeded = False
     peak = 0
     while True:
@@ -410,13 +458,13 @@ def run_sandboxed(cmd: list[str], cwd: Path, env: dict, timeout: float, memory_l
         if time.monotonic() - start > timeout or (cancel is not None and cancel.is_set()):
             timed_out = True
         elif memory_limit > 0 and os.path.isdir("/proc"):
-            rss = rss_bytes(tagged_pids(token, pgid))
+            rss = rss_bytes(sandbox_pids(token, root))
             peak = max(peak, rss)
             memory_exceeded = rss > memory_limit
         if log_limit and not (timed_out or memory_exceeded):
             output_exceeded = _too_big(log, log_limit)
         if timed_out or memory_exceeded or output_exceeded:
-            kill_sandbox(token, pgid)
+            kill_sandbox(token, root)
             proc.wait()
             break
     seconds = time.monotonic() - start
@@ -424,8 +472,8 @@ def run_sandboxed(cmd: list[str], cwd: Path, env: dict, timeout: float, memory_l
         output_exceeded = output_exceeded or _too_big(log, log_limit)
     # Anything still alive (a kernel child that escaped, a daemonised process) goes too.
     stopped = timed_out or memory_exceeded or output_exceeded
-    stragglers = 0 if stopped else len(tagged_pids(token, pgid))
-    kill_sandbox(token, pgid)
+    stragglers = 0 if stopped else len(sandbox_pids(token, root))
+    kill_sandbox(token, root)
     return RunResult(proc.returncode, timed_out, memory_exceeded, seconds, output_exceeded, peak, stragglers)
 
 
@@ -436,32 +484,22 @@ def _too_big(path: Path, limit: int) -> bool:
         return False
 
 
-def namespace_prefix() -> list[str]:
-    return _unshare_prefix(hasattr(os, "geteuid") and os.geteuid() == 0)
+# ------------------------------------------------------------------ reading the box's files back
+def box_file(work: Path, rel: str, limit: int) -> bytes | None:
+    """The bytes of ``work/rel`` if it is a regular file inside ``work`` (no link on the way), else None.
 
-
-def sandbox_env(base: dict, work: Path, student: str) -> dict:
-    """The environment of one sandbox: home, temp and config dirs inside it, no network, no proxies."""
-    env = dict(base)
-    home = work / "home"
-    pylib = work / "pylib"
-    env.update({
-        "HOME": str(home), "TMPDIR": str(work / "tmp"), "TMP": str(work / "tmp"),
-        "TEMP": str(work / "tmp"), "USER": student, "LOGNAME": student,
-        "JUPYTER_CONFIG_DIR": str(home / ".jupyter"), "JUPYTER_DATA_DIR": str(home / ".jupyter-data"),
-        "JUPYTER_RUNTIME_DIR": str(home / ".jupyter-runtime"), "IPYTHONDIR": str(home / ".ipython"),
-        "MPLCONFIGDIR": str(home / ".matplotlib"), "MPLBACKEND": "Agg",
-        "PYTHONPATH": os.pathsep.join([str(pylib)] + [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p]),
-        "AECOURSE_NET_LOG": str(work / NET_LOG),
-        "NO_PROXY": "", "no_proxy": "", "PIP_NO_INDEX": "1",
-    })
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY",
-                "http_proxy", "https_proxy", "ftp_proxy", "all_proxy"):
-        env[var] = DEAD_PROXY
-    return env
-
-
-def install_sitecustomize(work: Path) -> None:
-    pylib = work / "pylib"
-    pylib.mkdir(parents=True, exist_ok=True)
-    (pylib / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    Everything in the working copy was writable by the submission: a path may have been
+    swapped for a symbolic link to a file of the grader.  The box is dead when this runs.
+    """
+    path = os.path.join(os.path.realpath(work), rel)
+    if os.path.realpath(path) != os.path.normpath(path):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        data = fh.read(limit + 1)
+    return data if len(data) <= limit else None
