@@ -51,9 +51,9 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import viz as _viz
+from .progress import progress_bar
 
 __all__ = [
     "latent_response",
@@ -515,7 +515,7 @@ def conditioned_response_matrix(model, data, *, num_traversals: int = 50, batch_
     gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
     sizes = [int(s) for s in data.factor_sizes]
     rows = []
-    for k in tqdm(range(len(sizes)), desc="conditioned responses", disable=not progress, leave=False):
+    for k in progress_bar(range(len(sizes)), desc="conditioned responses", unit="factor", enabled=progress):
         codes = _traversal_codes(model, data, k, num_traversals, rng, batch_size=1024)
         if sizes[k] < 2:  # nothing to intervene with: every member of the group is the same image
             rows.append(np.zeros(codes.shape[-1]))

@@ -891,7 +891,7 @@ SAE_RECIPES: dict[str, dict] = {
 }
 
 
-def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: bool = False, threads: int | None = 1,
+def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: bool = False, threads: int | None = None,
               device: torch.device | str | None = None, **overrides):
     """Build and train a :class:`SparseAutoencoder` from a recipe in :data:`SAE_RECIPES`.
 
@@ -910,12 +910,15 @@ def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: boo
     recipe : "l1", "topk", or a dict with the same keys
     seed : int
         Seeds the initialisation and the batch order.
+    progress : bool
+        Show :func:`~aecourse.train.fit`'s progress line.
     threads : int or None
         torch threads while training (the previous setting is restored after).
-        One thread is as fast as two for models this small, and on a machine
-        shared with other work (a 2-core CI runner, a notebook beside a
-        grading run) several threads wait on each other and can run many
-        times slower. None leaves the setting alone.
+        None (the default) follows the machine's load, as :func:`fit` does
+        (:class:`aecourse.train.TrainingThreads`): on a machine shared with
+        other work (a 2-core CI runner, a notebook beside a grading run)
+        several threads wait on each other and can run many times slower,
+        so training drops to the cores left idle.
     device : optional
         Where to train (default: :func:`aecourse.train.default_device`); the model stays there.
     **overrides
@@ -953,12 +956,7 @@ def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: boo
         loss_fn = kl_sparsity_loss(rho=r.get("rho", 0.05), beta=r.get("beta", 3.0))
     else:
         loss_fn = l1_loss(r["l1_coeff"])
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        history = fit(model, x, loss_fn=loss_fn, epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"],
-                      seed=seed, progress=progress, device=device, after_step=SparseAutoencoder.normalize_decoder_)
-    finally:
-        torch.set_num_threads(previous)
+    history = fit(model, x, loss_fn=loss_fn, epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"],
+                  seed=seed, progress=progress, device=device, after_step=SparseAutoencoder.normalize_decoder_,
+                  threads=threads)
     return model, history

@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .train import CheckpointError, load_checkpoint, save_checkpoint, seed_everything
+from .progress import progress_bar
+from .train import CheckpointError, TrainingThreads, load_checkpoint, save_checkpoint, seed_everything
 from .vae import VAE, VAEConfig, make_objective
 
 __all__ = ["Recipe", "RECIPES", "available", "load", "train", "evaluate_dsprites", "verify",
@@ -320,7 +320,9 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         many steps and record ``meta["curve"]`` as ``[(seconds, step, mig,
         factor_vae), ...]``; evaluation time is not counted in ``seconds``.
     threads : int, optional
-        torch CPU threads while training (restored afterwards).
+        torch CPU threads while training (restored afterwards); None follows
+        the machine's load (:class:`aecourse.train.TrainingThreads`).
+        ``meta["threads"]`` records the count, or the counts in turn.
 
     ``meta`` holds the recipe, steps, training seconds, loss history every
     100 steps, and the torch version.
@@ -333,10 +335,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
     steps = recipe.steps if steps is None else int(steps)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with TrainingThreads(threads) as pool:
         seed_everything(recipe.seed)
         generator = np.random.default_rng(recipe.seed)
         model = VAE(VAEConfig(recipe.in_shape, recipe.latent_dim, recipe.hidden, encoder=recipe.encoder,
@@ -356,36 +355,36 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         curve: list[tuple[float, int, float, float]] = []
         seconds, sums, count = 0.0, {}, 0
         batches = _batches(recipe, generator)
-        bar = tqdm(range(1, steps + 1), desc=f"training {name}", disable=not progress, leave=False)
+        bar = progress_bar(range(1, steps + 1), desc=f"training {name}", unit="step", enabled=progress)
         model.train()
-        for step in bar:
-            if recipe.lr_decay_step is not None and step == recipe.lr_decay_step + 1:
-                for group in optimizer.param_groups:
-                    group["lr"] = recipe.lr * recipe.lr_decay_factor
-            start = time.perf_counter()
-            loss, logs = loss_fn(model, next(batches))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            seconds += time.perf_counter() - start
-            for k, v in {"loss": loss.item(), **logs}.items():
-                sums[k] = sums.get(k, 0.0) + v
-            count += 1
-            if step % 100 == 0 or step == steps:
-                for k, v in sums.items():
-                    history.setdefault(k, []).append(v / count)
-                bar.set_postfix(loss=f"{sums['loss'] / count:.4g}")
-                sums, count = {}, 0
-            if eval_every and recipe.dataset == "dsprites" and (step % eval_every == 0 or step == steps):
-                scores = evaluate_dsprites(model, full=False, num_samples=5000)
-                curve.append((round(seconds, 2), step, scores["mig"], scores["factor_vae"]))
-                model.train()
+        with bar:
+            for step in bar:
+                if recipe.lr_decay_step is not None and step == recipe.lr_decay_step + 1:
+                    for group in optimizer.param_groups:
+                        group["lr"] = recipe.lr * recipe.lr_decay_factor
+                start = time.perf_counter()
+                loss, logs = loss_fn(model, next(batches))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                seconds += time.perf_counter() - start
+                pool.step()  # outside the timed part: it reads the machine's load now and then
+                for k, v in {"loss": loss.item(), **logs}.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                if step % 100 == 0 or step == steps:
+                    for k, v in sums.items():
+                        history.setdefault(k, []).append(v / count)
+                    bar.set_postfix(loss=f"{sums['loss'] / count:.4g}")
+                    sums, count = {}, 0
+                if eval_every and recipe.dataset == "dsprites" and (step % eval_every == 0 or step == steps):
+                    scores = evaluate_dsprites(model, full=False, num_samples=5000)
+                    curve.append((round(seconds, 2), step, scores["mig"], scores["factor_vae"]))
+                    model.train()
         model.eval()
-    finally:
-        torch.set_num_threads(old_threads)
     meta = {"name": name, "recipe": recipe.as_dict(), "steps": steps,
             "train_seconds": round(seconds, 1), "history": history, "curve": curve,
-            "torch_version": str(torch.__version__), "threads": threads or old_threads}
+            "torch_version": str(torch.__version__), "threads": pool.describe()}
     return model, meta
 
 
