@@ -22,7 +22,7 @@ def main() -> int:
     print(f"# aecourse benchmarks\n\nmachine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"python {platform.python_version()}, torch {torch.__version__}\n")
     failed = bench_chapters.main([])
-    for name in ("bench_data", "bench_grading", "bench_zoo", "bench_class"):
+    for name in ("bench_data", "bench_grading", "bench_zoo", "bench_class", "bench_busy"):
         try:
             module = __import__(name)
         except ImportError:
