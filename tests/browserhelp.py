@@ -407,3 +407,102 @@ def execute_notebooks(python: str, notebooks: list[Path], work: Path, env: dict[
         raise RuntimeError(f"the notebook runner stopped early (status {proc.returncode}):\n"
                            f"{stdout[-2000:]}\n{stderr[-3000:]}")
     return json.loads(out.read_text())
+
+
+# --------------------------------------------------------------------------- driving JupyterLab (shared steps)
+def write_notebook(path: Path, *sources: str) -> Path:
+    """A notebook of code cells with ``sources`` and the python3 kernel, no outputs."""
+    cells = [{"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {}, "outputs": [],
+              "source": src} for i, src in enumerate(sources)]
+    kernelspec = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb = {"cells": cells, "metadata": {"kernelspec": kernelspec}, "nbformat": 4, "nbformat_minor": 5}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return path
+
+
+def http_delete(url: str, timeout: float = 10.0) -> int:
+    """Send DELETE to ``url``; the status code."""
+    request = urllib.request.Request(url, method="DELETE")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def sessions_for(server: JupyterServer, rel: str) -> list[dict]:
+    """The server's kernel sessions for the notebook at ``rel``."""
+    status, body = http_get(server.api("sessions"))
+    return [s for s in json.loads(body) if s.get("path") == rel] if status == 200 else []
+
+
+def shut_down_kernels(server: JupyterServer, rel: str, timeout: float = 30.0) -> None:
+    """End every kernel session of ``rel`` (its widget models die with it) and wait until none is left."""
+    for session in sessions_for(server, rel):
+        http_delete(server.api(f"sessions/{session['id']}"))
+    deadline = time.monotonic() + timeout
+    while sessions_for(server, rel):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the kernel of {rel} was still running {timeout:.0f} s after DELETE /api/sessions")
+        time.sleep(0.3)
+
+
+def lab_open(page, server: JupyterServer, rel: str, workspace: str, timeout_ms: int = 60_000) -> None:
+    """Open ``rel`` in JupyterLab in a fresh workspace of its own and wait for its cells and an idle kernel."""
+    url = server.page(f"lab/workspaces/{workspace}/tree/{rel}")
+    page.goto(url.replace("?token=", "?reset&token="))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        sessions = sessions_for(server, rel)
+        if sessions and sessions[0]["kernel"]["execution_state"] == "idle":
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the kernel of {rel} was not idle within {timeout_ms / 1000:.0f} s")
+        time.sleep(0.3)
+
+
+def lab_menu(page, menu: str, command: str) -> None:
+    """Click ``menu`` in JupyterLab's menu bar, then the item running ``command`` (e.g. ``runmenu:run-all``)."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{menu}$")).first.click()
+    page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
+
+
+LAB_PROMPTS_JS = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+                         .map(e => e.textContent.trim())"""
+
+
+def lab_wait_until_run(page, timeout: float, poll=None) -> list[str]:
+    """Wait until Run All has started and no cell shows ``[*]``; calls ``poll()`` every half second while
+    waiting (to look at the page mid-run). Returns the input prompts."""
+    deadline, started = time.monotonic() + timeout, False
+    while True:
+        prompts = page.evaluate(LAB_PROMPTS_JS)
+        running = sum("*" in p for p in prompts)
+        started = started or running > 0 or any(re.fullmatch(r"\[\d+\]:?", p) for p in prompts)
+        if started and not running:
+            return prompts
+        if poll is not None:
+            poll()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"cells were still running after {timeout:.0f} s: prompts {prompts}")
+        time.sleep(0.5)
+
+
+def lab_save(page, timeout_ms: int = 60_000) -> None:
+    """File > Save, waiting for the server to answer the PUT (reading the file earlier may see half of it)."""
+    with page.expect_response(lambda r: "/api/contents/" in r.url and r.request.method == "PUT",
+                              timeout=timeout_ms) as response:
+        lab_menu(page, "File", "docmanager:save")
+    if not response.value.ok:
+        raise RuntimeError(f"saving answered {response.value.status}")
+
+
+LAB_OUTPUT_TEXTS_JS = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell =>
+    [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent))"""
+
+
+def lab_output_texts(page) -> list[list[str]]:
+    """For each cell on the page, the text of each of its outputs as shown."""
+    return page.evaluate(LAB_OUTPUT_TEXTS_JS)
