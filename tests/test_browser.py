@@ -5,8 +5,12 @@ settings folders) serves copies of the notebooks that contain widgets; each is
 opened in Chromium, run with Run > Run All Cells as a learner would, and checked:
 no cell shows an error, every widget renders, and the widgets react to the mouse
 (the sparse activation table follows the selected input, the latent traversal
-redraws the decoded image when a slider is dragged). Screenshots go to
-``artifacts/browser/``. The server, its kernels and the browser are stopped at
+redraws the decoded image when a slider is dragged) and to the keyboard alone
+(Tab to a control, Enter or Space on the previous/next buttons, arrow keys on a
+slider), on a 1280 x 800 screen with each widget's controls, pictures and tables
+in view at once. Screenshots go to ``artifacts/browser/``; the keyboard tests
+also write how long each redraw took, key press to changed output, to
+``artifacts/browser/keyboard-latency.json``. The server, its kernels and the browser are stopped at
 the end, also when a test fails.
 
 Why ``solutions/`` and not ``course/``: the learner notebooks in course/ are
@@ -43,6 +47,9 @@ WIDGET_NOTEBOOKS = notebooks_matching(r"aecourse\.widgets|ipywidgets|\binteract(
 TABLE_NOTEBOOKS = notebooks_matching(r"sparse_activation_table\(")
 TRAVERSAL_NOTEBOOKS = notebooks_matching(r"latent_traversal\(")
 RUN_TIMEOUT_S = 240  # one notebook, Run All to the last prompt
+# A laptop screen: the widgets must fit it (JupyterLab's default layout, file browser open).
+VIEWPORT = {"width": 1280, "height": 800}
+LATENCIES: dict[str, list[float]] = {}  # what -> seconds from key press to changed output
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -70,6 +77,41 @@ torch_model = SparseAutoencoder(in_shape=4, latent_dim=5)
 table = sparse_activation_table(torch_model, sparse_patterns())
 ipywidgets.VBox([ipywidgets.IntSlider(description="plain slider"), table])
 '''
+
+
+# Every widget of the library at the sizes the chapters use (02: 300 digits of 28x28 and 128 TopK units;
+# 04: 8 latents, 40 inputs to start from; 06: 10 latents, 32x32 images), on untrained models: the
+# keyboard and layout tests need the widgets, not the training, and run in seconds.
+KEYBOARD_SCRATCH = ('''\
+import torch
+from torch import nn
+from aecourse.models import SparseAutoencoder
+from aecourse.widgets import intervention_explorer, latent_traversal, sparse_activation_table
+
+torch.manual_seed(0)
+digits = torch.rand(300, 1, 28, 28)
+sae = SparseAutoencoder(in_shape=(1, 28, 28), latent_dim=128, activation="topk", k=12)
+sparse_activation_table(sae, digits, names=[f"#{i}: digit {i % 10}" for i in range(300)], top_k=8)
+''', '''\
+class Toy(nn.Module):
+    """A random linear decoder to side x side images, and a linear encoder: enough to move pictures."""
+
+    def __init__(self, latent_dim, side):
+        super().__init__()
+        self.latent_dim, self.side = latent_dim, side
+        self.dec = nn.Linear(latent_dim, side * side)
+        self.enc = nn.Linear(side * side, latent_dim)
+
+    def decode(self, z):
+        return torch.sigmoid(2 * self.dec(z)).view(-1, 1, self.side, self.side)
+
+    def encode(self, x):
+        return self.enc(x.flatten(1))
+
+latent_traversal(Toy(8, 28), inputs=digits[:40], input_names=[f"#{i}" for i in range(40)])
+''', '''\
+intervention_explorer(Toy(10, 32))
+''')
 
 
 def has_latent_traversal() -> bool:
@@ -130,6 +172,7 @@ def server(tmp_path_factory):
         fresh_copy(nb, root / chapter_id(nb))
     scratch_notebook(root / "scratch" / "traversal.ipynb", TRAVERSAL_SCRATCH)
     scratch_notebook(root / "scratch" / "table.ipynb", TABLE_SCRATCH)
+    scratch_notebook(root / "scratch" / "keyboard.ipynb", *KEYBOARD_SCRATCH)
     srv = JupyterServer(root, base)
     srv.start()
     try:
@@ -138,6 +181,8 @@ def server(tmp_path_factory):
         srv.stop()
         SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(srv.log_path, SHOTS / "server.log")
+        if LATENCIES:
+            (SHOTS / "keyboard-latency.json").write_text(json.dumps(LATENCIES, indent=1))
 
 
 class Run:
@@ -155,7 +200,7 @@ def run_notebook(browser, server):
 
     def run(rel: str, ui: str = "lab") -> Run:
         if (rel, ui) not in done:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport=VIEWPORT)
             pages.append(page)
             try:
                 done[(rel, ui)] = _run_in_page(page, server, rel, ui)
@@ -412,6 +457,178 @@ def _check_traversal(run: Run, ui: str) -> int:
     return n
 
 
+
+# --------------------------------------------------------------------------- keyboard and screen size
+# The element that scrolls the notebook (JupyterLab 4 and Notebook 7 alike): the widget must fit in it.
+SCROLLER_BOX_JS = """el => {
+    let s = el.parentElement;
+    while (s && !(/(auto|scroll)/.test(getComputedStyle(s).overflowY) && s.scrollHeight > s.clientHeight)) {
+        s = s.parentElement;
+    }
+    const r = (s || document.documentElement).getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right};
+}"""
+
+NOTEBOOK_STATE_JS = """() => {
+    const nb = document.querySelector('.jp-Notebook');
+    const cells = [...nb.querySelectorAll('.jp-Cell')];
+    return {active: cells.findIndex(c => c.classList.contains('jp-mod-active')),
+            edit: nb.classList.contains('jp-mod-editMode')};
+}"""
+
+FOCUSED_JS = """() => { const e = document.activeElement;
+    return e ? (e.getAttribute('aria-label') || e.textContent.trim() || e.getAttribute('title') || e.tagName) : null; }"""
+
+
+def _widget(page, text: str):
+    """The rendered widget output whose text contains ``text`` (first match)."""
+    widget = page.locator(".jp-OutputArea-output").filter(has=page.locator(".jupyter-widgets")).filter(
+        has_text=text).first
+    assert widget.count(), f"no widget output containing {text!r} rendered"
+    return widget
+
+
+def _assert_fits(run: Run, widget, what: str) -> None:
+    """Scrolled to its top, the whole widget (controls, pictures, tables) is inside the notebook's visible area
+    and the viewport, and nothing in it overflows sideways."""
+    page = run.page
+    widget.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+    box, area = widget.bounding_box(), widget.evaluate(SCROLLER_BOX_JS)
+    widget.screenshot(path=str(shot_name(run.rel, f"lab-{what}-fits")))
+    view = page.viewport_size
+    message = (f"{what} in {run.rel} does not fit a {view['width']}x{view['height']} screen: the widget spans "
+               f"x {box['x']:.0f}-{box['x'] + box['width']:.0f}, y {box['y']:.0f}-{box['y'] + box['height']:.0f} "
+               f"({box['height']:.0f} px tall), the notebook shows x {area['left']:.0f}-{area['right']:.0f}, "
+               f"y {area['top']:.0f}-{area['bottom']:.0f}")
+    inside = (box["y"] >= area["top"] - 1 and box["y"] + box["height"] <= min(area["bottom"], view["height"]) + 1
+              and box["x"] >= area["left"] - 1 and box["x"] + box["width"] <= min(area["right"], view["width"]) + 1)
+    if not inside:
+        _fail_with_shot(page, run.rel, f"lab-{what}-too-big", message)
+    overflow = widget.evaluate("""el => [...el.querySelectorAll('*')].filter(e => {
+        const r = e.getBoundingClientRect(), o = el.getBoundingClientRect();
+        return r.width > 0 && r.right > o.right + 1; }).map(e => e.className || e.tagName).slice(0, 5)""")
+    assert not overflow, f"{what} in {run.rel}: parts stick out of the widget on the right: {overflow}"
+
+
+def _press(run: Run, key: str, read, before, what: str, expect_focus: str | None = None):
+    """Press ``key``; the output read by ``read`` must change, the notebook keep its cell selection and mode,
+    and the focus stay where it was. Records the latency under ``what``."""
+    page = run.page
+    state = page.evaluate(NOTEBOOK_STATE_JS)
+    focused = page.evaluate(FOCUSED_JS)
+    start = time.monotonic()
+    page.keyboard.press(key)
+    after, deadline = read(), start + 20
+    while after == before and time.monotonic() < deadline:  # polled finely: this is the latency measured
+        time.sleep(0.01)
+        after = read()
+    LATENCIES.setdefault(what, []).append(round(time.monotonic() - start, 3))
+    if after == before:
+        _fail_with_shot(page, run.rel, f"lab-{what}-key", f"{what} in {run.rel}: pressing {key} on {focused!r} did "
+                        f"not change the output (still {str(before)[:80]!r})")
+    assert page.evaluate(NOTEBOOK_STATE_JS) == state, (
+        f"{what} in {run.rel}: pressing {key} on {focused!r} changed JupyterLab's cell selection or mode "
+        f"({state} -> {page.evaluate(NOTEBOOK_STATE_JS)})")
+    if expect_focus is not None:
+        assert page.evaluate(FOCUSED_JS) == expect_focus, (
+            f"{what} in {run.rel}: after {key} the focus moved from {expect_focus!r} to {page.evaluate(FOCUSED_JS)!r}")
+    return after
+
+
+def _tab_to(run: Run, name: str, limit: int = 12, back: bool = False) -> None:
+    """Press Tab (Shift+Tab with ``back``) until the focused control is called ``name``."""
+    for _ in range(limit):
+        run.page.keyboard.press("Shift+Tab" if back else "Tab")
+        if run.page.evaluate(FOCUSED_JS) == name:
+            return
+    _fail_with_shot(run.page, run.rel, "lab-tab", f"{run.rel}: {limit} presses of {'Shift+' if back else ''}Tab "
+                    f"never reached {name!r} (focus is on {run.page.evaluate(FOCUSED_JS)!r})")
+
+
+def _check_table_keyboard(run: Run) -> None:
+    """The sparse activation table at 1280x800: in view, and stepped by keyboard alone (Tab, Enter, Space)."""
+    page = run.page
+    widget = _widget(page, "units active")
+    _assert_fits(run, widget, "table")
+    select = page.get_by_label("input", exact=True).and_(widget.locator("select")).first
+    assert select.count(), f"{run.rel}: the input dropdown has no label 'input' (get_by_label)"
+    for name in ("previous input", "next input", "previous unit", "next unit"):
+        assert widget.get_by_role("button", name=name, exact=True).count() == 1, f"{run.rel}: no button {name!r}"
+    table = widget.locator(".widget-html").filter(has_text="units active").first
+    examples = widget.locator(".widget-html").filter(has_text="of the inputs").first
+    read_table = lambda: " ".join(table.inner_text().split())  # noqa: E731
+    read_examples = lambda: " ".join(examples.inner_text().split())  # noqa: E731
+    options = [" ".join(o.split()) for o in select.locator("option").all_inner_texts()]
+
+    select.focus()  # where a learner's Tab would land; from here on only keys
+    start = read_table()
+    _tab_to(run, "previous input")
+    _tab_to(run, "next input")
+    one = _press(run, "Enter", read_table, start, "table next input (Enter)", "next input")
+    assert one.startswith(options[select.evaluate("e => e.selectedIndex")] + ":") and one.startswith(options[1]), (
+        f"{run.rel}: Enter on 'next input' should show {options[1]!r}, shows {one[:60]!r}")
+    two = _press(run, "Space", read_table, one, "table next input (Space)", "next input")
+    assert two.startswith(options[2] + ":"), f"{run.rel}: Space on 'next input' shows {two[:60]!r}"
+    _tab_to(run, "previous input", back=True)
+    back = _press(run, "Space", read_table, two, "table previous input (Space)", "previous input")
+    assert back.startswith(options[1] + ":"), f"{run.rel}: 'previous input' went to {back[:60]!r}"
+    _tab_to(run, "next unit")
+    feature = widget.locator("img").nth(1)
+    before_src = feature.get_attribute("src")
+    _press(run, "Enter", read_examples, read_examples(), "table next unit (Enter)", "next unit")
+    assert _wait_for_change(lambda: feature.get_attribute("src"), before_src) != before_src, (
+        f"{run.rel}: 'next unit' changed the top examples but not the feature picture")
+    widget.screenshot(path=str(shot_name(run.rel, "lab-table-keyboard")))
+
+
+def _check_traversal_keyboard(run: Run) -> None:
+    """A latent traversal at 1280x800: in view; a slider moved by arrow keys, the start input by the buttons."""
+    page = run.page
+    widget = page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-hslider")).filter(
+        has=page.get_by_role("button", name="next input", exact=True)).first
+    assert widget.count(), f"{run.rel}: no latent traversal with a 'next input' button rendered"
+    _assert_fits(run, widget, "traversal")
+    img = widget.locator("img").first
+    _image_loaded(img)
+    src = lambda: img.get_attribute("src")  # noqa: E731
+    handle = widget.locator(".noUi-handle").first
+    readout = widget.locator(".widget-hslider .widget-readout").first
+    handle.focus()  # the first slider's handle, where Tab from the controls lands
+    value = readout.inner_text()
+    before = src()
+    after_value = _press(run, "ArrowRight", readout.inner_text, value, "traversal slider (ArrowRight)")
+    assert float(after_value) > float(value), f"{run.rel}: ArrowRight moved the slider from {value} to {after_value}"
+    assert _wait_for_change(src, before) != before, f"{run.rel}: ArrowRight moved the slider but not the image"
+    _tab_to(run, "next input", back=True)
+    before = src()
+    codes = lambda: " ".join(widget.locator(".widget-html").last.inner_text().split())  # noqa: E731
+    _press(run, "Enter", codes, codes(), "traversal next input (Enter)", "next input")
+    assert _wait_for_change(src, before) != before, f"{run.rel}: 'next input' changed the code but not the image"
+    selected = widget.locator("select").first.evaluate("e => e.selectedIndex")
+    assert selected == 1, f"{run.rel}: after 'next input' the start-from dropdown shows option {selected}, not 1"
+    widget.screenshot(path=str(shot_name(run.rel, "lab-traversal-keyboard")))
+
+
+def _check_explorer_keyboard(run: Run) -> None:
+    """The intervention explorer at 1280x800: in view; the latent stepped by the buttons, the value by arrows."""
+    page = run.page
+    widget = _widget(page, "response of each latent")
+    _assert_fits(run, widget, "explorer")
+    readout = lambda: " ".join(widget.locator(".widget-html").last.inner_text().split())  # noqa: E731
+    widget.locator("select").first.focus()
+    _tab_to(run, "next latent")
+    before = readout()
+    after = _press(run, "Enter", readout, before, "explorer next latent (Enter)", "next latent")
+    assert after.startswith("do(z1 "), f"{run.rel}: 'next latent' should intervene on z1, readout {after[:60]!r}"
+    handle = widget.locator(".noUi-handle").first
+    handle.focus()
+    bars = widget.locator("img").nth(1)
+    src = bars.get_attribute("src")
+    _press(run, "ArrowRight", readout, after, "explorer value (ArrowRight)")
+    assert _wait_for_change(lambda: bars.get_attribute("src"), src) != src, f"{run.rel}: the bars were not redrawn"
+
+
 def _rel(nb: Path) -> str:
     return f"{chapter_id(nb)}/{nb.name}"
 
@@ -503,3 +720,30 @@ def test_no_announcement_popup_blocks_the_page(browser, server):
         assert not toasts and not dialogs, f"pop-ups on a fresh JupyterLab: toasts {toasts}, dialogs {dialogs}"
     finally:
         page.close()
+
+
+@pytest.mark.timeout(300)
+def test_every_widget_fits_a_laptop_screen_and_works_by_keyboard(run_notebook):
+    """The table, the traversal and the intervention explorer at 02/04/06 sizes, at 1280x800: each in view at
+    once, each driven by Tab, Enter, Space and arrow keys alone, without moving JupyterLab's cell selection."""
+    run = run_notebook("scratch/keyboard.ipynb")
+    _check_widgets_render(run, "lab")
+    _check_table_keyboard(run)
+    _check_traversal_keyboard(run)
+    _check_explorer_keyboard(run)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("nb", TABLE_NOTEBOOKS, ids=chapter_id)
+def test_chapter_activation_table_by_keyboard_on_a_laptop_screen(run_notebook, nb):
+    """The chapter's own table (02: trained TopK SAE, 300 digits): fits 1280x800, steps by keyboard."""
+    run = run_notebook(_rel(nb))
+    _check_table_keyboard(run)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("nb", TRAVERSAL_NOTEBOOKS, ids=chapter_id)
+def test_chapter_traversal_by_keyboard_on_a_laptop_screen(run_notebook, nb):
+    """The chapter's own traversal (04: "start from" an input): fits 1280x800, works by keyboard."""
+    run = run_notebook(_rel(nb))
+    _check_traversal_keyboard(run)

@@ -45,6 +45,13 @@ __all__ = ["SparseActivationTable", "sparse_activation_table", "png_bytes", "png
 BAR_COLOUR = "#1f77b4"
 BAR_WIDTH_PX = 140
 
+# JupyterLab pads table cells to 30 px rows; the activation tables ask for 18 px, so twelve units and
+# eight top examples fit on a 1280 x 800 screen beside the pictures. The doubled class outranks
+# JupyterLab's single-class rules wherever the page loads them.
+TABLE_OPEN = ("<style>.aecourse-table.aecourse-table td, .aecourse-table.aecourse-table th "
+              "{padding:1px 6px;line-height:16px}</style>"
+              '<table class="aecourse-table" style="border-collapse:collapse;font-family:monospace;font-size:12px">')
+
 
 # --------------------------------------------------------------------------- rendering helpers
 def png_bytes(image, *, cmap: str = "gray", vmin: float | None = None, vmax: float | None = None,
@@ -283,9 +290,11 @@ class SparseActivationTable(widgets.VBox):
         self.prev_unit_button, self.next_unit_button = stepper(self.unit_selector, "unit")
         self.table_html = widgets.HTML()
         self.top_examples = widgets.HTML()
-        self.input_image = widgets.Image(format="png") if images is not None else None
-        self.top_examples_image = widgets.Image(format="png") if images is not None else None
-        self.feature_image = widgets.Image(format="png")
+        # No side margins: a picture shrunk to max-width 100% would stick out of its column by them.
+        self.input_image = widgets.Image(format="png", layout=widgets.Layout(margin="4px 0")) if images is not None else None
+        self.top_examples_image = (widgets.Image(format="png", layout=widgets.Layout(margin="4px 0"))
+                                   if images is not None else None)
+        self.feature_image = widgets.Image(format="png", layout=widgets.Layout(margin="4px 0"))
 
         # Controls on top, both columns below them: at 1280 x 800 the whole widget (about 500 px)
         # is in view once its top is. The right column may shrink (min_width 0) so the strip of
@@ -331,7 +340,7 @@ class SparseActivationTable(widgets.VBox):
         self.table_html.value = (
             f"<div><b>{html.escape(self.names[i])}</b>: {n_active} of {len(acts)} units active (&gt; 0); "
             f"faded rows are below {self.dim_below:.0%} of the strongest</div>"
-            '<table style="border-collapse:collapse;font-family:monospace;font-size:12px">'
+            + TABLE_OPEN +
             "<tr><th>unit</th><th>activation</th><th></th></tr>" + "".join(rows) + more + "</table>"
         )
         if self.input_image is not None:
@@ -355,7 +364,7 @@ class SparseActivationTable(widgets.VBox):
         )
         self.top_examples.value = (
             f"<div>{html.escape(self.unit_names[j])} is active on {self.frequency[j]:.1%} of the inputs</div>"
-            '<table style="border-collapse:collapse;font-family:monospace;font-size:12px">'
+            + TABLE_OPEN +
             "<tr><th>input</th><th>activation</th><th></th></tr>" + rows + "</table>"
         )
         if self.top_examples_image is not None:
