@@ -47,6 +47,9 @@ def test_environment_variable_fixes_the_count(two_threads, monkeypatch):
     assert TrainingThreads().fixed == 1
     with pytest.raises(ValueError, match="threads must be >= 1"):
         TrainingThreads(0)
+    monkeypatch.setenv(tr.THREADS_ENV, "two")
+    with pytest.raises(ValueError, match="AECOURSE_THREADS must be a whole number"):
+        TrainingThreads()
 
 
 class FakeMachine:
@@ -128,7 +131,7 @@ def test_busy_seconds_are_read_from_proc():
     if not os.path.exists("/proc/stat"):
         pytest.skip("no /proc/stat on this system (the policy then uses half the cores)")
     first = tr._busy_cpu_seconds(os.sched_getaffinity(0))
-    sum(i * i for i in range(300_000))  # some CPU work
+    sum(i * i for i in range(2_000_000))  # some CPU work: well over one 10 ms tick
     assert tr._busy_cpu_seconds(os.sched_getaffinity(0)) > first >= 0
 
 

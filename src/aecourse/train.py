@@ -102,12 +102,18 @@ def usable_cores() -> int:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # macOS and Windows have no affinity masks
         cores = os.cpu_count() or 1
-    try:
+    try:  # cgroup v2
         quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
         if quota != "max":
             cores = min(cores, max(1, int(float(quota) / float(period))))
     except (OSError, ValueError):
-        pass
+        try:  # cgroup v1 (-1: no quota)
+            quota = float(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+            period = float(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+            if quota > 0 and period > 0:
+                cores = min(cores, max(1, int(quota / period)))
+        except (OSError, ValueError):
+            pass
     return max(1, cores)
 
 
@@ -186,7 +192,11 @@ class TrainingThreads:
 
     def __init__(self, threads: int | None = None, *, interval: float = 0.5):
         if threads is None and os.environ.get(THREADS_ENV, "").strip():
-            threads = int(os.environ[THREADS_ENV])
+            try:
+                threads = int(os.environ[THREADS_ENV])
+            except ValueError:
+                raise ValueError(f"{THREADS_ENV} must be a whole number of threads, got "
+                                 f"{os.environ[THREADS_ENV]!r}; unset it to choose from the load") from None
         if threads is not None and int(threads) < 1:
             raise ValueError(f"threads must be >= 1 or None (choose from the load), got {threads}")
         self.fixed = None if threads is None else int(threads)
