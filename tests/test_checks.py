@@ -124,7 +124,7 @@ CASES = [
     ]),
     (checks.dense.pca_reconstruct, ref_pca, [
         (lambda X, k: X @ np.linalg.svd(X, full_matrices=False)[2][:k].T @ np.linalg.svd(X, full_matrices=False)[2][:k],
-         "does not match"),
+         "not centred"),
     ]),
     (checks.dense.corrupt, ref_corrupt, [
         (lambda x, s, generator=None: x + s * torch.randn(x.shape, generator=generator), "does not match|clamp"),
@@ -173,21 +173,21 @@ def normalize_in_place(W):
 
 SPARSE_CASES = [
     (checks.sparse.l1_penalty, ref_l1, [
-        (lambda z: z.sum(dim=1).mean(), "does not match"),
+        (lambda z: z.sum(dim=1).mean(), "absolute values"),
         (lambda z: z.abs().mean(), "does not match|times too|units"),
     ]),
     (checks.sparse.kl_sparsity, ref_kl, [
-        (lambda z, rho: (rho * torch.log(rho / z.mean(0))).sum(), "does not match"),
+        (lambda z, rho: (rho * torch.log(rho / z.mean(0))).sum(), "1 - rho"),
         (lambda z, rho: ref_kl(z, rho) / z.shape[1], "does not match|times too|units"),
     ]),
     (checks.sparse.topk_activation, ref_topk, [
         (lambda pre, k: pre.relu(), "keep more than"),
         (lambda pre, k: torch.zeros_like(pre).scatter(-1, pre.topk(k, dim=-1).indices, pre.topk(k, dim=-1).values),
-         "does not match|all zeros"),
+         "need a ReLU|all zeros"),
     ]),
     (checks.sparse.normalize_columns, ref_normalize, [
         (normalize_in_place, "in place"),
-        (lambda W: W / W.norm(dim=1, keepdim=True), "column norms"),
+        (lambda W: W / W.norm(dim=1, keepdim=True), "rows were normalised"),
     ]),
 ]
 
@@ -224,7 +224,7 @@ def auxk_all_latents(residual, pre, dead, W_dec, aux_k):  # forgets to mask live
 
 FEATURE_CASES = [
     (checks.features.mmcs, ref_mmcs, [(mmcs_over_learned, "TRUE features|does not match"),
-                                      (mmcs_unnormalised, "does not match|normalised")]),
+                                      (mmcs_unnormalised, "unit length")]),
     (checks.features.topk_encode, checks.features._topk_encode_reference,
      [(topk_encode_no_prebias, "pre-bias|does not match")]),
     (checks.features.auxk_loss, checks.features._auxk_reference, [(auxk_all_latents, "does not match|live latents")]),

@@ -151,11 +151,14 @@ def _same(before, now) -> bool:
     return before.shape == now.shape and np.array_equal(before, now, equal_nan=True)
 
 
-def call(fn: Callable, *args, name: str | None = None, check_inputs: bool = True, **kwargs) -> Any:
+def call(fn: Callable, *args, name: str | None = None, check_inputs: bool = True,
+         error_hint: str | None = None, **kwargs) -> Any:
     """Call a learner's function, turning its errors into readable check failures.
 
     With ``check_inputs`` (the default) the tensor and array arguments are compared before and
     after the call: a function that changes its inputs in place fails with a message saying which.
+    ``error_hint`` replaces the generic hint shown when the function raises (e.g. to say which
+    argument's shape usually causes a shape error in this exercise).
     """
     __tracebackhide__ = True
     name = name or getattr(fn, "__name__", "your function")
@@ -175,7 +178,7 @@ def call(fn: Callable, *args, name: str | None = None, check_inputs: bool = True
     except Exception as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise fail(f"`{name}` raised {type(exc).__name__}: {text}{_learner_line(exc.__traceback__)}",
-                   _error_hint(exc, name)) from exc
+                   error_hint or _error_hint(exc, name)) from exc
     for label, old, new in zip(labels, before, inputs):
         if old is not None and not _same(old, new):
             raise fail(f"`{name}` changed its input ({label}) in place",
@@ -191,6 +194,8 @@ def _error_hint(exc: Exception, name: str) -> str:
                "flatten the input or transpose a weight matrix"
     if "must match the size" in text or "broadcast" in text:
         return "two tensors have shapes that cannot be combined: print their .shape just before that line"
+    if "only 0-dimensional arrays" in text or "only one element tensors" in text or "only length-1" in text:
+        return "float() needs one number, but it got a whole array: reduce the array first (e.g. with a mean)"
     if isinstance(exc, NameError):
         return "a name used in your function is not defined: run the cells above it first"
     return f"read the error; call {name} on a tiny input and print the intermediate shapes"
