@@ -11,7 +11,7 @@ from pathlib import Path
 
 EXAMPLES = """\
 examples:
-  aecourse lab                                 open the course in JupyterLab
+  aecourse lab                                 open your copy of the course in JupyterLab
   aecourse info                                versions and compute device
   aecourse release --check                     is course/ in sync with solutions/?
   aecourse grade submissions/ --out graded/    grade a class (folder or LMS zip)
@@ -38,11 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     p = sub.add_parser(
-        "lab", help="open JupyterLab on the course notebooks (course/)", formatter_class=Fmt,
-        description="Start JupyterLab in the course/ folder of the repository (found by walking up "
-                    "from the current folder). Extra arguments go to `jupyter lab`.",
-        epilog="example:\n  aecourse lab --no-browser --port 8899")
+        "lab", help="open JupyterLab on your own working copy of the course (~/aecourse-work)", formatter_class=Fmt,
+        description="Start JupyterLab on your working copy of the course: ~/aecourse-work by default "
+                    "(--work DIR or $AECOURSE_WORK choose another), made from the repository's course/ on first "
+                    "use, so your answers never change the repository. Later runs add new chapters and never "
+                    "overwrite a file you changed; when the course has a newer version of one, --update moves "
+                    "your answers into it (the old file is kept under backups/). Extra arguments go to "
+                    "`jupyter lab`.",
+        epilog="examples:\n  aecourse lab --no-browser --port 8899\n  aecourse lab --update\n"
+               "  aecourse lab --work ~/autoencoders-2026")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser (remote machines, containers)")
+    p.add_argument("--work", type=Path, metavar="DIR",
+                   help="your working copy (default: $AECOURSE_WORK, else ~/aecourse-work)")
+    p.add_argument("--update", action="store_true",
+                   help="move your answers into the newer course version of the notebooks you changed")
     p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
     p.set_defaults(func=cmd_lab)
 
@@ -141,20 +150,33 @@ def _root(arg: Path | None) -> Path:
 
 
 def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
+    from . import workspace
+
     root = _root(args.root)
-    course = root / "course"
-    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={course}"]
+    try:
+        work = workspace.work_dir(args.work, course=root / "course")
+        report = workspace.sync(root / "course", work)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(workspace.describe(report, work), flush=True)
+    if args.update and report.outdated:
+        for done in workspace.update(root / "course", work, report.outdated):
+            print(f"  updated {done.path}: {done.answers_kept} answer(s) kept; old file saved as {done.backup}")
+            for note in done.notes:
+                print(f"    note: {note}")
+    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={work}"]
     if args.no_browser:
         cmd.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         cmd.append("--allow-root")  # containers often run as root; Jupyter refuses without it
     cmd += extra
-    first = course / "00-setup" / "00-setup.ipynb"
+    first = work / "00-setup" / "00-setup.ipynb"
     if first.is_file() and not any(not a.startswith("-") for a in extra):
         cmd.append(str(first))
     print("$ " + " ".join(cmd), flush=True)
     try:
-        return subprocess.call(cmd, cwd=course)
+        return subprocess.call(cmd, cwd=work)
     except KeyboardInterrupt:
         return 130
 
