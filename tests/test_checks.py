@@ -1,6 +1,8 @@
 """Public checks: pass on a reference answer, fail with a helpful message otherwise,
 and never pass on an unfilled exercise (the nbgrader stub raises NotImplementedError)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -339,3 +341,127 @@ MEASURE_CASES = [
 @pytest.mark.parametrize("check,reference,wrong", MEASURE_CASES, ids=lambda v: getattr(v, "__name__", ""))
 def test_measure_checks(check, reference, wrong, capsys):
     test_chapter_check_passes_reference_fails_stub_and_wrong(check, reference, wrong, capsys)
+
+
+# --------------------------------------------------------------------------- feedback machinery
+def test_check_failed_shows_only_its_message_in_ipython():
+    """IPython renders CheckFailed through _render_traceback_: the ❌/💡 lines, no checker traceback."""
+    from mistakehelp import Chapter
+
+    err = checks.fail("the loss is 3 times too large", "average, do not add")
+    assert err._render_traceback_() == ["❌ the loss is 3 times too large", "💡 Hint: average, do not add"]
+    error, shown = Chapter("00-setup")._run("from aecourse import checks\nchecks.expect(False, 'it is wrong', 'a hint')")
+    assert isinstance(error, CheckFailed)
+    assert shown.strip().splitlines() == ["❌ it is wrong", "💡 Hint: a hint"]
+
+
+def _cells(*sources):
+    """Run cells in the test IPython shell as a fresh kernel would; return (error, output) of the last."""
+    from mistakehelp import Chapter, shell
+
+    sh = shell()
+    sh.user_ns.clear()
+    sh.init_user_ns()
+    checks.forget_answer_cells()
+    chapter = Chapter("00-setup")
+    for source in sources[:-1]:
+        chapter._run(source)
+    return chapter._run(sources[-1])
+
+
+Q1 = '# Your answer: one letter in quotes, e.g. answer_q1 = "a"\n'
+Q2 = '# Your answer: one letter in quotes, e.g. answer_q2 = "a"\n'
+CHECK_Q1 = ('from aecourse.checks import check_choice, answer_digest\n'
+            'check_choice(globals().get("answer_q1"), "q1", answer_digest("q1", "b"), variable="answer_q1")')
+CHECK_Q2 = CHECK_Q1.replace("q1", "q2")
+
+
+@pytest.mark.parametrize("cells,message", [
+    ((Q1 + 'answer_q1 = "b"',), None),
+    ((Q1 + 'answer_q1 = "b"', Q1 + "answer_q1 = b"), "raised NameError.*quotes"),
+    ((Q1 + "raise NotImplementedError()",), "not answered yet"),
+    ((Q1 + 'answer_q2 = "b"',), "set in the answer cell of `answer_q1`"),
+    ((Q1 + 'answer_q1 = "c"', 'answer_q1 = "b"  # a scratch cell'), "set again by another cell"),
+    ((Q1 + 'answer_q1s = "b"',), "did not set `answer_q1` .*answer_q1s"),
+    ((Q1 + 'answer_q1 = "b', ), "SyntaxError"),
+])
+def test_quiz_answers_are_read_from_their_own_cell(cells, message):
+    check = CHECK_Q2 if "answer_q2" in cells[0] else CHECK_Q1
+    error, shown = _cells(*cells, check)
+    if message is None:
+        assert error is None and "public checks passed" in shown, shown
+    else:
+        assert isinstance(error, CheckFailed), shown
+        assert re.search(message, str(error), re.S), str(error)
+        assert "Traceback" not in shown
+
+
+def test_stray_answer_does_not_judge_an_untouched_stub():
+    """The issue's trap: answer_q2 written in q1's cell, q2's stub untouched and run."""
+    error, _ = _cells(Q1 + 'answer_q2 = "c"', Q2 + "raise NotImplementedError()", CHECK_Q2)
+    assert "not answered yet" in str(error) and "expected answer" not in str(error)
+
+
+def test_plain_python_reads_the_value_passed(capsys):
+    """Outside a running IPython cell (plain Python, this test) the check judges the argument, as before."""
+    _cells(Q1 + "answer_q1 = b", "pass")  # leave a failed answer cell behind in the shell's record
+    check_choice("b", "q1", answer_digest("q1", "b"), variable="answer_q1")
+    assert "public checks passed" in capsys.readouterr().out
+
+
+def test_blank_names_the_wrong_number_and_author_hints():
+    digests = [answer_digest("b", normalise_text(w)) for w in ("factor", "cause")]
+    with pytest.raises(CheckFailed, match="singular") as err:
+        check_blank("Factors", "b", digests)
+    assert "factor" not in str(err.value).replace("'Factors'", "")  # the hint does not print the word
+    with pytest.raises(CheckFailed, match="plural"):
+        check_blank("cause", "b", [answer_digest("b", "causes")])
+    with pytest.raises(CheckFailed, match="think of what varies"):
+        check_blank("pixel", "b", digests, near_misses={answer_digest("b", "pixel"): "think of what varies"})
+
+
+def test_wrong_return_types_are_named_not_raised():
+    from scipy.stats import spearmanr
+
+    result = spearmanr([1, 2, 3, 4], [1, 3, 2, 4])
+    with pytest.raises(CheckFailed, match="SignificanceResult") as err:
+        checks.expect_number(result, "the correlation")
+    assert "several values" in str(err.value)
+    with pytest.raises(CheckFailed, match="got tuple"):
+        checks.expect_close((1.0, 2.0), 1.0, "the value")
+    with pytest.raises(CheckFailed, match=r"got None(.|\n)*return"):
+        checks.expect_type(None, torch.Tensor, "l1_penalty(z)")
+    with pytest.raises(CheckFailed, match="one number, got ndarray of shape"):
+        checks.expect_number(np.ones(3), "mmcs")
+
+
+def test_expect_close_names_sign_and_scale():
+    with pytest.raises(CheckFailed, match="wrong sign"):
+        checks.expect_close(-3.0, 3.0, "the KL")
+    with pytest.raises(CheckFailed, match="6 times too large"):
+        checks.expect_close(6 * 1.5580, 1.5580, "the penalty")
+    with pytest.raises(CheckFailed, match="4 times too small"):
+        checks.expect_close(torch.tensor([1.0, 2.0]), torch.tensor([4.0, 8.0]), "the norms")
+    with pytest.raises(CheckFailed, match=r"^❌ the value: does not match the reference \(expected 1, got 1.3\)"):
+        checks.expect_close(1.3, 1.0, "the value")  # one number: no made-up scale factor
+    with pytest.raises(CheckFailed, match="NaN or inf"):
+        checks.expect_close(float("nan"), 1.0, "the value")
+
+
+def test_call_reports_in_place_changes_and_learner_line():
+    def scale(w):
+        w *= 2
+        return w
+
+    with pytest.raises(CheckFailed, match=r"changed its input \(argument 1\) in place"):
+        checks.call(scale, torch.ones(3), name="scale")
+
+    def broken(x):
+        return x @ torch.ones(5, 2)
+
+    with pytest.raises(CheckFailed, match=r"raised RuntimeError.*line \d+: `return x @ torch.ones\(5, 2\)`"):
+        checks.call(broken, torch.ones(3, 4), name="broken")
+
+
+def test_plural():
+    assert checks.plural(1, "unit") == "1 unit" and checks.plural(3, "unit") == "3 units"
