@@ -202,6 +202,8 @@ def test_lab_opens_the_working_copy_not_the_repository(repo, tmp_path, monkeypat
     assert f"updated {CHAPTER}: 1 answer(s) kept" in out
     merged = read_nb(work / CHAPTER)
     assert src(cell(merged, "ex_q1")) == 'answer_q1 = "b"\n' and "revised" in src(merged["cells"][0])
+    assert cli.main(["lab", "--root", str(repo), "--work", str(work), "--update"]) == 0
+    assert "nothing to do" in capsys.readouterr().out and read_nb(work / CHAPTER) == merged
 
     assert cli.main(["lab", "--root", str(repo), "--work", str(repo / "course")]) == 2
     assert "overlap the release" in capsys.readouterr().err

@@ -165,6 +165,8 @@ def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"  updated {done.path}: {done.answers_kept} answer(s) kept; old file saved as {done.backup}")
             for note in done.notes:
                 print(f"    note: {note}")
+    elif args.update:
+        print("  --update: nothing to do, every file you changed is on the current course version")
     cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={work}"]
     if args.no_browser:
         cmd.append("--no-browser")
