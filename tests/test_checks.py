@@ -465,3 +465,28 @@ def test_call_reports_in_place_changes_and_learner_line():
 
 def test_plural():
     assert checks.plural(1, "unit") == "1 unit" and checks.plural(3, "unit") == "3 units"
+
+
+def test_chapter_04_blank_says_the_singular_is_wanted():
+    """The issue's case: 04's fill-in ("two of the ___s") rejects "factors" saying which form the blank takes."""
+    from mistakehelp import Chapter
+
+    out = Chapter("04-disentangle").grade("test_blank", 'answer_blank = "factors"')
+    assert not out.public_passed and not out.hidden_passed
+    assert "singular" in out.message, out.message
+
+
+MY_CHECKS = [checks.setup.count_parameters, checks.dense.reconstruction_loss, checks.dense.tiny_autoencoder,
+             checks.dense.train_step,
+             checks.dense.pca_reconstruct, checks.dense.corrupt, checks.sparse.l1_penalty, checks.sparse.kl_sparsity,
+             checks.sparse.topk_activation, checks.sparse.normalize_columns, checks.features.mmcs,
+             checks.features.topk_encode, checks.features.auxk_loss]
+
+
+@pytest.mark.parametrize("check", MY_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("returned", [None, (1.0, 2.0), "0.5", [0.5], {"value": 1}, True, float("nan"),
+                                      np.float64(0.25), torch.zeros(2, 2)], ids=repr)
+def test_any_returned_value_gives_a_check_failure_not_a_crash(check, returned):
+    """Whatever a learner's function returns, the checker answers with a ❌ line, never its own exception."""
+    with pytest.raises(CheckFailed, match="^❌"):
+        check(lambda *args, **kwargs: returned)

@@ -188,7 +188,8 @@ def corrupt(fn) -> None:
            "noise_std is a standard deviation: multiply standard normal noise by it, once")
     want = (x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     expect_close(noisy, want, "the noisy batch for a fixed generator",
-                 hint="draw the noise with torch.randn(x.shape, generator=generator), scale by noise_std, clamp")
+                 hint="draw standard normal noise of x's shape from the generator you were given, scale it by "
+                      "noise_std, add it to x, then clamp")
     big = call(fn, torch.rand(100, 1, 8, 8), 2.0, generator=torch.Generator().manual_seed(1), name="corrupt")
     expect(float(big.min()) >= 0.0 and float(big.max()) <= 1.0, "with noise_std=2 some pixels leave [0, 1]",
            "clamp the result to the range of valid pixel values")

@@ -77,7 +77,8 @@ def topk_encode(fn) -> None:
                          "the pre-bias b_dec was not subtracted from x", "the encoder sees x - b_dec"),
                         (_topk_encode_reference(x + 2 * b_dec, W_enc, b_enc, b_dec, 3),
                          "b_dec was added to x; the pre-bias is subtracted", "the encoder sees x - b_dec")],
-                 hint="pre = (x - b_dec) @ W_enc.T + b_enc, then keep the top k of each row (ReLU'd)")
+                 hint="subtract the pre-bias from x, apply the encoder's weights and bias, then keep the top k "
+                      "of each row (ReLU'd)")
     negative = call(fn, x, W_enc, b_enc - 100.0, b_dec, 3, name="topk_encode")
     expect(isinstance(negative, torch.Tensor) and bool((negative == 0).all()),
            "when every pre-activation is negative the code should be all zeros: the kept values need a ReLU",

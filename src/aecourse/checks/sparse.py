@@ -69,7 +69,7 @@ def kl_sparsity(fn) -> None:
                          "a Bernoulli KL has two terms: one for firing (rho) and one for not firing (1 - rho)"),
                         (_kl_terms(torch.tensor(rho), rho_hat.double()).sum(),
                          "that is KL(rho_hat || rho): the order of the two distributions is reversed",
-                         "the target rate rho comes first: rho * log(rho / rho_hat) + ...")],
+                         "in the formula the target rate rho comes first, weighting the logs")],
                  hint="rho_hat is one mean per unit; add up the per-unit divergences from the formula")
     for fill, what in ((0.0, "never fires (rho_hat = 0)"), (1.0, "always fires (rho_hat = 1)")):
         edge = call(fn, torch.full((4, 3), fill), rho, name="kl_sparsity")
