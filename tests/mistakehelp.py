@@ -19,7 +19,7 @@ check never passes when the hidden tests fail.
 
 Typical use::
 
-    from mistakehelp import Chapter, Mistake, assert_no_false_green, params
+    from mistakehelp import Chapter, Mistake, assert_no_false_green, assert_reference_passes
 
     CH = Chapter("02-sparse", setup=("c001",))
     MISTAKES = [
@@ -28,9 +28,13 @@ Typical use::
         Mistake("test_q1", "letter without quotes", source="answer_q1 = b", keyword="NameError"),
     ]
 
-    @pytest.mark.parametrize("mistake", params(MISTAKES))
+    @pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: f"{m.grade_id}-{m.name}")
     def test_mistake(mistake):
         assert_no_false_green(CH, mistake)
+
+    @pytest.mark.parametrize("grade_id", CH.grade_ids())
+    def test_solution(grade_id):
+        assert_reference_passes(CH, grade_id)  # the solution passes both, the release stub fails
 
 The answer cell of test cell ``test_x`` is the cell with grade id ``ex_x`` (the course's
 naming convention; pass ``answer_id=`` to :class:`Mistake` otherwise). ``replace=(old, new)``
@@ -50,9 +54,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -294,22 +297,3 @@ def assert_reference_passes(chapter: Chapter, grade_id: str, answer_id: str | No
     assert not stub.public_passed and not stub.hidden_passed, f"{grade_id}: the stub is not failed"
     assert_feedback_shape(stub, f"{grade_id} stub")
     assert re.search("not implemented|not answered", stub.message), stub.message
-
-
-def params(mistakes: Iterable[Mistake]) -> list:
-    """pytest parameters with readable ids (``test_l1_penalty-missing batch mean``)."""
-    return [pytest.param(m, id=f"{m.grade_id}-{m.name}") for m in mistakes]
-
-
-def summary(chapter: Chapter, mistakes: Iterable[Mistake]) -> dict:
-    """Counts for a report: mistakes, false greens (hidden fail, public pass), public passes, and
-    failures whose message does not match the keyword."""
-    counts = {"mistakes": 0, "false_green": 0, "public_passed": 0, "unnamed": 0, "hidden_failed": 0}
-    for m in mistakes:
-        out = chapter.grade_mistake(m)
-        counts["mistakes"] += 1
-        counts["false_green"] += out.false_green
-        counts["public_passed"] += out.public_passed
-        counts["hidden_failed"] += not out.hidden_passed
-        counts["unnamed"] += (not out.public_passed) and not re.search(m.keyword, out.message, re.I | re.S)
-    return counts

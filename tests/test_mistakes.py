@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from mistakehelp import Chapter, Mistake, assert_no_false_green, assert_reference_passes, params
+from mistakehelp import Chapter, Mistake, assert_no_false_green, assert_reference_passes
 
 SETUP = Chapter("00-setup")
 DENSE = Chapter("01-dense", setup=("c001",))

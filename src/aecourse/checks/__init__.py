@@ -380,6 +380,12 @@ class _AnswerTracker:
 
     def post(self, result) -> None:
         _STATE["in_cell"] = False
+        try:
+            self._record(result)
+        except Exception:  # noqa: BLE001 - bookkeeping must never disturb the learner's cell
+            pass
+
+    def _record(self, result) -> None:
         info = getattr(result, "info", None)
         source = getattr(info, "raw_cell", None) or ""
         names, markers = _assigned_names(source), set(_MARKER.findall(source))
