@@ -17,8 +17,9 @@ bytes of the outputs. Static figures (heatmaps, histograms, sweeps) live in
 
 Keyboard and small screens: every dropdown has a "previous" and a "next"
 button beside it (Tab to reach them, Space or Enter to press), because
-ArrowDown in a focused dropdown moves JupyterLab's cell selection instead of
-the option (an ipywidgets bug). Every picture is shown at its own pixel size
+ArrowDown in a focused dropdown can move JupyterLab's cell selection instead
+of the option (an ipywidgets bug); a slider moves with the left and right
+arrow keys once Tab has reached its handle. Every picture is shown at its own pixel size
 and never wider than the output area (a picture in a flex column would
 otherwise be stretched to the column's width), so each widget fits a
 1280 x 800 screen with its controls, pictures and tables in view.
@@ -375,10 +376,12 @@ def sparse_activation_table(model, inputs, *, names=None, images=None, unit_name
                             max_rows: int = 12, dim_below: float = 0.1, scale: int = 4) -> SparseActivationTable:
     """An interactive activation table for a (sparse) autoencoder.
 
-    Left: choose an input; its units are listed strongest first with bars
-    (near-zero ones faded), so you see how few fire. Right: choose a unit;
-    see the feature it writes into the reconstruction and the inputs that
-    make it fire most.
+    Left: choose an input (the dropdown, or the "previous input" / "next
+    input" buttons); its units are listed strongest first with bars
+    (near-zero ones faded), so you see how few fire. Right: choose a unit
+    (likewise); see the feature it writes into the reconstruction and the
+    inputs that make it fire most. The controls sit above both columns, and
+    the whole widget is about 480 px tall for 28x28 inputs at ``scale=4``.
 
     Parameters
     ----------
@@ -703,8 +706,9 @@ def latent_traversal(model, z0=None, *, names=None, span: tuple[float, float] = 
     inputs : Tensor (n, ...) or a dataset with ``.images`` / ``.x``, optional
         Inputs to start from: they are encoded once (``model.encode_mean`` if
         the model has it; otherwise ``model.encode``, whose first element is
-        taken when it returns ``(mu, logvar)``), and a dropdown and a
-        "random" button choose the base code among them.
+        taken when it returns ``(mu, logvar)``), and a dropdown, its
+        "previous input" / "next input" buttons and a "random" button choose
+        the base code among them.
     input_names : list of str, optional
         Labels for the inputs (default ``"input i"``).
     measures : callable, optional
