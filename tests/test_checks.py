@@ -490,3 +490,23 @@ def test_any_returned_value_gives_a_check_failure_not_a_crash(check, returned):
     """Whatever a learner's function returns, the checker answers with a ❌ line, never its own exception."""
     with pytest.raises(CheckFailed, match="^❌"):
         check(lambda *args, **kwargs: returned)
+
+
+@pytest.mark.slow
+def test_in_a_real_kernel_the_learner_sees_only_the_message_and_the_answer_cell_counts():
+    """In an ipykernel (JupyterLab, nbval, nbgrader's autograder all run one): a failing check's error output
+    is the ❌/💡 lines alone, and an answer cell that raised NameError fails its check even though an
+    earlier run of the cell left a right answer behind."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        "from aecourse import checks", Q1 + 'answer_q1 = "b"', CHECK_Q1, Q1 + "answer_q1 = b", CHECK_Q1)]
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    first, last = nb.cells[2].outputs, nb.cells[4].outputs
+    assert any("public checks passed" in o.get("text", "") for o in first)
+    errors = [o for o in last if o.output_type == "error"]
+    assert len(errors) == 1 and errors[0].ename == "CheckFailed"
+    assert errors[0].traceback[0].startswith("❌ your answer cell raised NameError")
+    assert len(errors[0].traceback) == 2 and errors[0].traceback[1].startswith("💡")
