@@ -477,7 +477,8 @@ NOTEBOOK_STATE_JS = """() => {
 }"""
 
 FOCUSED_JS = """() => { const e = document.activeElement;
-    return e ? (e.getAttribute('aria-label') || e.textContent.trim() || e.getAttribute('title') || e.tagName) : null; }"""
+    return e ? (e.getAttribute('aria-label') || e.textContent.trim() || e.getAttribute('title') || e.tagName)
+             : null; }"""
 
 
 def _widget(page, text: str):

@@ -110,6 +110,11 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def _picture() -> widgets.Image:
+    """An empty PNG Image widget without side margins (shrunk to max-width 100%, margins would stick out)."""
+    return widgets.Image(format="png", layout=widgets.Layout(margin="4px 0"))
+
+
 def _show_png(image: widgets.Image, data: bytes) -> None:
     """Put PNG bytes in an Image widget, drawn at their own pixel size but never wider than the output.
 
@@ -291,11 +296,9 @@ class SparseActivationTable(widgets.VBox):
         self.prev_unit_button, self.next_unit_button = stepper(self.unit_selector, "unit")
         self.table_html = widgets.HTML()
         self.top_examples = widgets.HTML()
-        # No side margins: a picture shrunk to max-width 100% would stick out of its column by them.
-        self.input_image = widgets.Image(format="png", layout=widgets.Layout(margin="4px 0")) if images is not None else None
-        self.top_examples_image = (widgets.Image(format="png", layout=widgets.Layout(margin="4px 0"))
-                                   if images is not None else None)
-        self.feature_image = widgets.Image(format="png", layout=widgets.Layout(margin="4px 0"))
+        self.input_image = _picture() if images is not None else None
+        self.top_examples_image = _picture() if images is not None else None
+        self.feature_image = _picture()
 
         # Controls on top, both columns below them: at 1280 x 800 the whole widget (about 500 px)
         # is in view once its top is. The right column may shrink (min_width 0) so the strip of

@@ -72,7 +72,7 @@ def work_dir(arg: str | os.PathLike | None = None, course: Path | None = None) -
 
 
 def release_files(course: Path) -> list[str]:
-    """Paths (relative, ``/``-separated) of every file the release ships, sorted; hidden ones and checkpoints skipped."""
+    """Paths (relative, ``/``-separated) of every file the release ships, sorted; hidden ones (checkpoints) skipped."""
     course = Path(course)
     if not course.is_dir():
         raise FileNotFoundError(f"no release folder at {course} (run `aecourse release` in the repository)")
