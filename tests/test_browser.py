@@ -18,8 +18,9 @@ exactly the solutions with the answers cut out, so their exercise cells raise
 ``NotImplementedError`` until a learner fills them in, and every cell after the
 first exercise would then fail too. The solutions run the same cells, widgets
 included, with the answers in place. Notebooks are found by content (any
-solutions notebook whose code uses ipywidgets or ``aecourse.widgets``), so a new
-chapter with widgets is covered as soon as it exists.
+solutions notebook whose code uses ipywidgets or ``aecourse.widgets``, or calls
+one of the library's widgets), so a new chapter with widgets is covered as soon
+as it exists.
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``, or ``$AECOURSE_CHROMIUM``) and
 the ``playwright`` package; ``make test`` installs both. Without them the tests
@@ -43,9 +44,11 @@ from browserhelp import (ARTIFACTS, CHROMIUM, JupyterServer, chapter_id, fresh_c
 pytestmark = [pytest.mark.slow]
 
 SHOTS = ARTIFACTS / "browser"
-WIDGET_NOTEBOOKS = notebooks_matching(r"aecourse\.widgets|ipywidgets|\binteract(ive)?\(")
+WIDGET_NOTEBOOKS = notebooks_matching(r"aecourse\.widgets|ipywidgets|\binteract(ive)?\(|"
+                                      r"\b(sparse_activation_table|latent_traversal|intervention_explorer)\(")
 TABLE_NOTEBOOKS = notebooks_matching(r"sparse_activation_table\(")
 TRAVERSAL_NOTEBOOKS = notebooks_matching(r"latent_traversal\(")
+EXPLORER_NOTEBOOKS = notebooks_matching(r"intervention_explorer\(")
 RUN_TIMEOUT_S = 240  # one notebook, Run All to the last prompt
 # A laptop screen: the widgets must fit it (JupyterLab's default layout, file browser open).
 VIEWPORT = {"width": 1280, "height": 800}
@@ -643,7 +646,7 @@ def _rel(nb: Path) -> str:
 # --------------------------------------------------------------------------- tests
 def test_notebooks_with_widgets_are_found():
     assert TABLE_NOTEBOOKS, "no solutions notebook calls sparse_activation_table (02-sparse should)"
-    missing = set(TABLE_NOTEBOOKS + TRAVERSAL_NOTEBOOKS) - set(WIDGET_NOTEBOOKS)
+    missing = set(TABLE_NOTEBOOKS + TRAVERSAL_NOTEBOOKS + EXPLORER_NOTEBOOKS) - set(WIDGET_NOTEBOOKS)
     assert not missing, f"discovery missed {sorted(map(str, missing))}"
 
 
@@ -754,3 +757,11 @@ def test_chapter_traversal_by_keyboard_on_a_laptop_screen(run_notebook, nb):
     """The chapter's own traversal (04: "start from" an input): fits 1280x800, works by keyboard."""
     run = run_notebook(_rel(nb))
     _check_traversal_keyboard(run)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("nb", EXPLORER_NOTEBOOKS, ids=chapter_id)
+def test_chapter_intervention_explorer_by_keyboard_on_a_laptop_screen(run_notebook, nb):
+    """The chapter's own intervention explorer (06: the zoo's beta-TCVAE): fits 1280x800, works by keyboard."""
+    run = run_notebook(_rel(nb))
+    _check_explorer_keyboard(run)
