@@ -9,23 +9,40 @@ course is the mini course (tests/fixtures/minicourse, 99-mini: test_square 2
 points, test_q1 1, test_blank 1) plus ``98-other``, a second chapter with other
 grade ids (for "a notebook from another chapter").
 
-Expected scores are what the honest parts of each submission earn.  Cases that
-need real isolation (writing outside the sandbox, reading other students' work,
-kill(-1), raw sockets) run only where ``isolation_level()`` is not ``none``.
+Expected scores are what the honest parts of each submission earn.
+
+Canaries (``canaries``) are planted *outside* the batch, where a real grading
+machine keeps secrets: a file in another folder of the system temp dir, a file
+in the grader's ``HOME``, another student's full-marks notebook (and its
+feedback) from an earlier batch still on disk, a second copy of the course with
+its ``solutions/``, and an environment variable of the grading process.  The
+``reader`` walks every path it can see and every ``/proc/*/environ``; the
+``copier`` execs every answer cell of every notebook it can find; the
+``prober`` checks the box from inside (uid, writes, mount, unshare, ptrace, raw
+sockets, processes, capabilities).  Their findings are read back from their
+feedback HTML, the student's own channel.
+
+The sandbox is bubblewrap's box: where it cannot be built these tests fail
+under CI (``make test`` installs bubblewrap) and skip elsewhere.
 """
 from __future__ import annotations
 
+import html
 import json
+import os
 import re
 import select
+import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 
 from aecourse.grading import grade, isolation_level
+from aecourse.grading.sandbox import read_only_trees
 from aecourse.release import release
 from conftest import REPO, copy_minicourse
 from gradehelp import (
@@ -46,7 +63,13 @@ TIMEOUT = 45        # whole notebook; an honest one takes ~5 s, ~15 s on a busy 
 CELL_TIMEOUT = 12
 MEMORY_GB = 1
 LEVEL = isolation_level()
-ISOLATED = LEVEL != "none"
+if LEVEL != "bwrap":
+    if os.environ.get("CI"):
+        raise RuntimeError("the grading sandbox (bubblewrap) cannot be built here; `make test` installs it")
+    pytest.skip("needs the bubblewrap grading sandbox (apt-get install bubblewrap)", allow_module_level=True)
+CANARY = "CANARY-" + uuid.uuid4().hex    # planted outside the batch; no submission may ever see it
+CANARY_VAR = "AECOURSE_TEST_CANARY"
+COPIER_MARK = "copier-" + "self-marker"
 TOKEN = uuid.uuid4().hex[:10]          # names the files the writer tries to create
 SECRET = "SECRET-" + uuid.uuid4().hex  # only in honest submissions: the reader looks for it
 # what the repository must still be after grading (paths other engineers are not editing)
@@ -127,42 +150,156 @@ answer_q1 = "b" if not hits else "a"
 '''
 
 
-def reader(course: Path, subs: Path, out: Path) -> str:
-    """Looks everywhere for another student's secret or the hidden tests; answers "b" only if it finds none."""
-    return f'''import glob, os
+# Walks the whole visible filesystem but the read-only system and Python trees (big, and
+# holding nothing of the grader's), reading every small regular file.
+WALK = '''
+import glob, os, sys
+skip = [os.path.realpath(p) for p in ("/usr", "/proc", "/sys", "/dev", sys.prefix, sys.base_prefix)]
+def visible_files():
+    for top in os.listdir("/"):
+        top = "/" + top
+        if os.path.isfile(top):
+            yield top
+        for dirpath, dirnames, filenames in os.walk(top):
+            real = os.path.realpath(dirpath)
+            if any(real == s or real.startswith(s.rstrip("/") + "/") for s in skip):
+                dirnames[:] = []
+                continue
+            for name in filenames:
+                yield os.path.join(dirpath, name)
+'''
+
+
+def reader(course: Path, subs: Path, out: Path, canaries: dict, walk: bool = True) -> str:
+    """Looks everywhere for secrets: other students' work, hidden tests, the canaries; "b" only if none.
+
+    ``walk=False``: only the known places and ``/proc`` (walking a whole machine takes minutes).
+    """
+    known = [str(p) for p in canaries["paths"]]
+    return WALK + f'''
 own = os.path.dirname(os.environ["HOME"])   # its own sandbox: fair game
-marks = ["SEC" + "RET-", "hidden-test-" + "marker"]
+marks = ["SEC" + "RET-", "hidden-test-" + "marker", "CAN" + "ARY-"]
 patterns = [{str(subs)!r} + "/**/*", {str(out)!r} + "/**/*", {str(course)!r} + "/solutions/**/*",
-            "/tmp/aecourse-grade-*/**/*.ipynb", "/tmp/**/submitted/**/*.ipynb", "/proc/*/cwd/**/*.ipynb",
-            "/proc/*/root/tmp/**/*.ipynb"]
-found = []
-for pattern in patterns:
-    for path in glob.glob(pattern, recursive=True)[:2000]:
-        real = os.path.realpath(path)
-        if real.startswith(own + os.sep) or not os.path.isfile(path):
+            "/tmp/**/*", "/root/**/*", "/home/**/*", "/proc/*/cwd/**/*.ipynb", "/proc/*/root/tmp/**/*.ipynb"]
+paths = {known!r} + ([p for pattern in patterns for p in glob.glob(pattern, recursive=True)[:2000]] if {walk!r} else [])
+found, seen = [], 0
+for path in paths + (list(visible_files()) if {walk!r} else []):
+    real = os.path.realpath(path)
+    if real.startswith(own + os.sep) or not os.path.isfile(path):
+        continue
+    seen += 1
+    if "can" + "ary" in path.lower():
+        found.append(path)
+    try:
+        if os.path.getsize(path) > 2_000_000:
             continue
-        try:
-            with open(path, errors="replace") as fh:
-                text = fh.read(2_000_000)
-        except OSError:
-            continue
-        if any(m in text for m in marks):
-            found.append(path)
+        with open(path, errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        continue
+    for m in marks:
+        if m in text:
+            at = text.index(m)
+            found.append(path + ": " + text[at:at + 60])
 for pid in os.listdir("/proc"):
     try:
         with open(f"/proc/{{pid}}/environ", "rb") as fh:
-            if b"SEC" + b"RET-" in fh.read():
-                found.append(pid)
+            env = fh.read()
+    except OSError:
+        continue
+    for m in marks:
+        if m.encode() in env:
+            found.append(f"/proc/{{pid}}/environ: " + env[env.index(m.encode()):][:60].decode(errors="replace"))
+print("read", seen, "files")
+print("found:", found[:0] if not found else "see below")
+for line in found[:20]:   # one a line: a line quoting a hidden test is blanked in the feedback
+    print("  ", line.replace(chr(10), " "))
+answer_q1 = "b" if not found else "a"
+'''
+
+
+def copier(course: Path, subs: Path, out: Path, canaries: dict) -> str:
+    """Execs every answer cell of every notebook it can find on disk (its own cell excluded)."""
+    known = [str(p) for p in canaries["notebooks"]]
+    return WALK + f'''
+import json
+mark = "copier-" + "self-marker"   # {COPIER_MARK}: this very cell, wherever it lies
+notebooks = {known!r} + glob.glob("/tmp/**/*.ipynb", recursive=True) + [p for p in visible_files() if p.endswith(".ipynb")]
+ran = []
+for path in notebooks:
+    try:
+        with open(path) as fh:
+            nb = json.load(fh)
+    except (OSError, ValueError):
+        continue
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {{}}).get("nbgrader", {{}})
+        src = "".join(cell.get("source", ""))
+        if cell.get("cell_type") == "code" and meta.get("solution") and mark not in src:
+            try:
+                exec(src, globals())
+                ran.append(path + ":" + meta.get("grade_id", "?"))
+            except Exception:
+                pass
+print("copied and ran:", ran[:20])
+'''
+
+
+def prober(grader_pid: int) -> str:
+    """Checks the box from inside; prints what it finds as JSON, answers "b" only if all of it holds."""
+    forbidden = [p for p in ("/home", "/mnt", "/srv", "/opt", "/var", "/run", "/media", "/boot", "/work")
+                 if not any(t == p or t.startswith(p + "/") for t in read_only_trees())]
+    return f'''
+import ctypes, json, os, socket, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+report = {{"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups()}}
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+report["caps"] = [status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb")]
+report["no_new_privs"] = status["NoNewPrivs"].strip()
+wrote = []
+for path in ["/pwned", "/usr/pwned", "/etc/pwned", "/etc/passwd", os.path.join(sys.prefix, "pwned"),
+             os.path.join(sys.base_prefix, "pwned"), os.path.join(os.path.dirname(ctypes.__file__), "pwned"),
+             "/proc/sys/kernel/hostname", "/dev/pwned"]:
+    try:
+        with open(path, "a"):
+            wrote.append(path)
     except OSError:
         pass
-print("found:", found[:5])
-answer_q1 = "b" if not found else "a"
+report["wrote_outside"] = wrote
+def fails(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=20).returncode != 0
+    except OSError:
+        return True
+report["mount_fails"] = libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) != 0 and fails(["mount", "-t", "tmpfs", "none", "/tmp"])
+report["unshare_fails"] = (libc.unshare(0x10000000) != 0 and libc.unshare(0x00020000) != 0
+                           and fails(["unshare", "-U", "true"]) and fails(["unshare", "-r", "true"]))
+report["ptrace_fails"] = all(libc.ptrace(16, pid, None, None) != 0 for pid in (1, {grader_pid}, os.getppid()))
+raw = []
+for family, kind, proto in ((socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP),
+                            (socket.AF_PACKET, socket.SOCK_RAW, 0)):
+    try:
+        socket.socket(family, kind, proto).close()
+        raw.append(family)
+    except OSError:
+        pass
+report["raw_sockets"] = raw
+report["interfaces"] = sorted(name for _, name in socket.if_nameindex())
+report["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+report["present"] = [p for p in {forbidden!r} if os.path.exists(p)]
+report["root_entries"] = sorted(os.listdir("/"))
+print("probe:", json.dumps(report))
+ok = (report["uid"] != 0 and report["gid"] != 0 and not report["groups"] and not wrote
+      and all(c == "0000000000000000" for c in report["caps"]) and report["no_new_privs"] == "1"
+      and report["mount_fails"] and report["unshare_fails"] and report["ptrace_fails"] and not raw
+      and report["interfaces"] == ["lo"] and len(report["pids"]) < 12 and not report["present"])
+answer_q1 = "b" if ok else "a"
 '''
 
 
 def networker(port: int) -> str:
     raw = "import _socket\ns = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)\ns.settimeout(3)\n" \
-          f"s.connect(('127.0.0.1', {port}))\n" if LEVEL == "namespace" else "raise OSError('not tried')\n"
+          f"s.connect(('127.0.0.1', {port}))\n"
     return f'''import socket, urllib.request
 reached = []
 for attempt in ("socket", "raw", "http", "dns"):
@@ -195,7 +332,7 @@ def honest_kinds(source: dict, release_nb: dict) -> dict[str, dict]:
 
 
 def hostile_cases(source: dict, release_nb: dict, other: dict, course: Path, subs: Path, out: Path,
-                  port: int) -> dict[str, tuple]:
+                  port: int, canaries: dict) -> dict[str, tuple]:
     """name -> (notebook / raw text / bytes, status, score, flags that must be set, detail substring)."""
     tampered = with_cell(with_cell(source, "ex_square", "def square(x):\n    return x * abs(x)"), "test_square", "pass")
     for cell in tampered["cells"]:
@@ -227,12 +364,14 @@ def hostile_cases(source: dict, release_nb: dict, other: dict, course: Path, sub
         "patcher": (with_cell(source, "ex_square", MONKEYPATCH), "graded", 2, {"suspicious_code"}, "public_check"),
         "network": (with_cell(source, "ex_q1", networker(port)), "graded", 4, {"network"}, "refused"),
     }
-    if ISOLATED:
-        cases["writer"] = (with_cell(source, "ex_q1", writer(course, subs, out)), "graded", 4, {"suspicious_code"},
-                           "reaches outside its folder")
-        cases["reader"] = (with_cell(source, "ex_q1", reader(course, subs, out)), "graded", 4, {"suspicious_code"},
-                           "reaches outside its folder")
-        cases["killer"] = (with_cell(source, "ex_q1", KILL_EVERYTHING), "crashed", 0, set(), "")
+    cases["writer"] = (with_cell(source, "ex_q1", writer(course, subs, out)), "graded", 4, {"suspicious_code"},
+                       "reaches outside its folder")
+    cases["reader"] = (with_cell(source, "ex_q1", reader(course, subs, out, canaries)), "graded", 4,
+                       {"suspicious_code"}, "reaches outside its folder")
+    cases["killer"] = (with_cell(source, "ex_q1", KILL_EVERYTHING), "crashed", 0, set(), "")
+    # the blank release plus the copier: no more than the blank release's score
+    cases["copier"] = (with_cell(release_nb, "ex_q1", copier(course, subs, out, canaries)), "graded", 0, set(), "")
+    cases["prober"] = (with_cell(source, "ex_q1", prober(os.getpid())), "graded", 4, {"suspicious_code"}, "")
     return cases
 
 
@@ -252,13 +391,45 @@ def alone(tmp_path_factory, course) -> dict:
     release_nb = load(course / "course" / MINI / f"{MINI}.ipynb")
     for kind, nb in honest_kinds(source, release_nb).items():
         submit(tmp / "subs", kind, MINI, nb)
+    submit(tmp / "subs", "blank", MINI, release_nb)
     rows = grade(tmp / "subs", tmp / "out", jobs=2, timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT,
                  memory_limit=MEMORY_GB, root=course, progress=False)
     return {r.student: r for r in rows}
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory, course, alone) -> dict:
+def canaries(tmp_path_factory, course):
+    """Secrets planted outside the batch, where a grading machine keeps them; removed afterwards."""
+    token = uuid.uuid4().hex[:8]
+    temp_dir = Path(tempfile.mkdtemp(prefix="aecourse-canary-"))     # another folder of the system temp dir
+    (temp_dir / "secret.txt").write_text(f"api key {CANARY}\n")
+    home_file = Path.home() / f".aecourse-canary-{token}"             # the grader's HOME
+    home_file.write_text(f"token {CANARY}\n")
+    # an earlier batch, left on disk: another student's full-marks notebook and its feedback
+    earlier = tmp_path_factory.mktemp("earlier-batch")
+    source = load(course / "solutions" / MINI / f"{MINI}.ipynb")
+    full = with_cell(source, "ex_blank", f'blank_1 = "compress"  # {CANARY}')
+    old_nb = submit(earlier / "subs", "eve", MINI, full)
+    old_rows = grade(earlier / "subs", earlier / "out", jobs=1, timeout=TIMEOUT, root=course, progress=False)
+    assert old_rows[0].score == 4, old_rows[0].detail
+    # a second copy of the course, solutions/ included
+    second = tmp_path_factory.mktemp("second-course") / "aecourse"
+    shutil.copytree(course, second)
+    second_nb = second / "solutions" / MINI / f"{MINI}.ipynb"
+    second_nb.write_text(json.dumps(with_cell(load(second_nb), "ex_blank", f'blank_1 = "compress"  # {CANARY}')))
+    os.environ[CANARY_VAR] = CANARY                                 # the grading process's environment
+    try:
+        yield {"paths": [temp_dir / "secret.txt", home_file, old_nb, earlier / "out" / old_rows[0].feedback,
+                         second_nb, Path("/proc/1/environ"), Path(f"/proc/{os.getpid()}/environ")],
+               "notebooks": [old_nb, second_nb]}
+    finally:
+        os.environ.pop(CANARY_VAR, None)
+        home_file.unlink(missing_ok=True)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, course, alone, canaries) -> dict:
     tmp = tmp_path_factory.mktemp("hostile")
     subs, out = tmp / "subs", tmp / "out"
     source = load(course / "solutions" / MINI / f"{MINI}.ipynb")
@@ -269,7 +440,7 @@ def hostile(tmp_path_factory, course, alone) -> dict:
     listener.listen(8)
     listener.setblocking(False)
     port = listener.getsockname()[1]
-    cases = hostile_cases(source, release_nb, other, course, subs, out, port)
+    cases = hostile_cases(source, release_nb, other, course, subs, out, port, canaries)
     honest = honest_kinds(source, release_nb)
     kinds = list(honest)
     names: dict[str, str] = {}     # student -> case name or honest kind
@@ -294,12 +465,11 @@ def hostile(tmp_path_factory, course, alone) -> dict:
 
 
 CASES = ["loop", "training", "membomb", "exit", "tamper", "deleter", "garbage", "binary", "jsonlist",
-         "nbformat3", "otherchapter", "printer", "fdwriter", "patcher", "network", "writer", "reader", "killer"]
+         "nbformat3", "otherchapter", "printer", "fdwriter", "patcher", "network", "writer", "reader", "killer",
+         "copier", "prober"]
 
 
 def row_of(hostile: dict, case: str):
-    if case not in hostile["cases"]:
-        pytest.skip(f"{case} needs sandbox isolation (namespace or uid); this machine has none")
     student = next(s for s, what in hostile["names"].items() if what == case)
     return hostile["rows"][student]
 
@@ -383,3 +553,63 @@ def test_printing_megabytes_keeps_feedback_small(hostile):
 def test_no_stray_processes(hostile):
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "ipykernel_launcher" not in ps or not re.search(r"aecourse-grade-\w+/sub-", ps)
+
+
+def feedback_text(hostile: dict, row) -> str:
+    """What the student takes home: the feedback page, tags removed."""
+    assert row.feedback, row.detail
+    return html.unescape(re.sub(r"<[^>]+>", "", (hostile["out"] / row.feedback).read_text(encoding="utf-8")))
+
+
+@pytest.mark.slow
+def test_reader_finds_no_canary(hostile):
+    """Every path it can see, every /proc/*/environ: no canary, no other student's work, no hidden test."""
+    row = row_of(hostile, "reader")
+    text = feedback_text(hostile, row)
+    assert "found: []" in text, text[text.find("found:"):][:2000]
+    seen = int(re.search(r"read (\d+) files", text).group(1))
+    assert seen > 20, "the reader saw almost nothing: did it run?"
+    for out in hostile["out"].rglob("*.html"):
+        assert CANARY not in out.read_text(encoding="utf-8"), out
+    assert CANARY not in (hostile["out"] / "grades.csv").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_copier_scores_no_more_than_the_blank_notebook(hostile, alone):
+    row = row_of(hostile, "copier")
+    assert row.status == "graded", row.detail
+    assert alone["blank"].status == "graded"
+    assert row.score <= alone["blank"].score, (row.score, row.detail)
+    text = feedback_text(hostile, row)
+    assert "copied and ran:" in text   # it did run; what it found was only its own stubs
+    assert CANARY not in text
+
+
+@pytest.mark.slow
+def test_inside_the_box(hostile):
+    """uid not 0, no capabilities, nothing writable outside the working copy, mount/unshare/ptrace/raw
+    sockets refused, only loopback, only the box's own few processes, no home or other top-level trees."""
+    row = row_of(hostile, "prober")
+    text = feedback_text(hostile, row)
+    report = json.loads(re.search(r"probe: (\{.*\})", text).group(1))
+    assert report["uid"] != 0 and report["gid"] != 0 and report["groups"] == [], report
+    assert set(report["caps"]) == {"0000000000000000"} and report["no_new_privs"] == "1", report
+    assert report["wrote_outside"] == [], report
+    assert report["mount_fails"] and report["unshare_fails"] and report["ptrace_fails"], report
+    assert report["raw_sockets"] == [] and report["interfaces"] == ["lo"], report
+    assert len(report["pids"]) < 12 and report["present"] == [], report
+    assert "home" not in report["root_entries"], report
+    assert row.score == 4, row.detail   # its own verdict agrees
+
+
+@pytest.mark.slow
+def test_the_reader_would_find_the_canaries_without_the_box(tmp_path, course, canaries):
+    """The reader is a real probe: graded with no box (--isolation none) it finds them."""
+    source = load(course / "solutions" / MINI / f"{MINI}.ipynb")
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submit(subs, "mallory", MINI, with_cell(source, "ex_q1", reader(course, subs, out, canaries, walk=False)))
+    rows = grade(subs, out, jobs=1, timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, root=course, progress=False,
+                 isolation="none")
+    text = html.unescape(re.sub(r"<[^>]+>", "", (out / rows[0].feedback).read_text(encoding="utf-8")))
+    assert CANARY in text and "secret.txt" in text, text[text.find("found:"):][:500]
+    assert rows[0].score == 3   # its answer_q1 admits what it found
