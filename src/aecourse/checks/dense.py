@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import call, expect, expect_close, expect_shape, expect_type, passed
+from . import call, expect, expect_close, expect_shape, expect_type, passed, plural
 
 __all__ = ["reconstruction_loss", "tiny_autoencoder", "train_step", "pca_reconstruct", "corrupt",
            "reference_tiny_autoencoder"]
@@ -36,7 +36,7 @@ def reconstruction_loss(fn) -> None:
                          "average over the pixels too, not only over the batch"),
                         (d.abs().mean(), "that is the mean absolute error, not the mean squared error",
                          "square the differences instead of taking their absolute value"),
-                        (d.pow(2).mean().sqrt(), "that is the square root of the mean squared error (RMSE)",
+                        (d.pow(2).mean().sqrt(), "that is the root mean squared error, the square root of the MSE",
                          "the exercise asks for the mean squared error itself")])
     expect(loss.requires_grad, "the loss does not depend on x_hat through autograd",
            "do not call .item(), .detach() or numpy() inside the loss")
@@ -128,8 +128,13 @@ def train_step(fn) -> None:
     expect(not unchanged, "the parameters did not change: no update was applied",
            "after loss.backward() computes the gradients, optimizer.step() applies them; "
            "zero_grad() belongs before backward(), not between backward() and step()")
-    for (name, p_ref), p_mine in zip(ref.named_parameters(), mine.parameters()):
+    for (name, p_ref), p_mine, p_start in zip(ref.named_parameters(), mine.parameters(), start.parameters()):
+        stale = p_start.detach() - 0.5 * (0.5 + p_ref.grad)  # SGD on the stale gradients plus the fresh ones
         expect_close(p_mine, p_ref, f"parameter {name} after one step",
+                     known=[(stale, "the update also used the previous step's gradients: they were not cleared "
+                                    "before backward()",
+                             "gradients add up over backward() calls until they are reset: reset them with "
+                             "optimizer.zero_grad() before loss.backward()")],
                      hint="the gradients of the previous step were still there: clear them with "
                           "optimizer.zero_grad() before loss.backward()")
     got2 = call(fn, mine, x, opt_mine, name="train_step")
@@ -163,7 +168,7 @@ def pca_reconstruct(fn) -> None:
                             ((X - mean) @ top.T @ top, "the reconstruction is centred: the mean was not added back",
                              "after projecting the centred data, add the mean back"),
                             ((X - mean) @ low.T @ low + mean,
-                             f"you kept the {k} smallest components; PCA keeps the {k} largest",
+                             f"you kept the {plural(k, 'component')} of smallest variance; PCA keeps the largest",
                              "np.linalg.svd sorts the singular values from largest to smallest")],
                      hint="centre X with its column means, keep the first k right-singular vectors, add the mean back")
     passed("pca_reconstruct matches scikit-learn's PCA for k = 1 and 3")

@@ -74,9 +74,11 @@ def topk_encode(fn) -> None:
     want = _topk_encode_reference(x, W_enc, b_enc, b_dec, 3)
     expect_close(got, want, "the TopK code",
                  known=[(_topk_encode_reference(x + b_dec, W_enc, b_enc, b_dec, 3),
-                         "the pre-bias b_dec was not subtracted from x", "the encoder sees x - b_dec"),
+                         "the pre-bias b_dec was not subtracted from x",
+                         "the pre-bias is taken off the input before the encoder's weights are applied"),
                         (_topk_encode_reference(x + 2 * b_dec, W_enc, b_enc, b_dec, 3),
-                         "b_dec was added to x; the pre-bias is subtracted", "the encoder sees x - b_dec")],
+                         "b_dec was added to x; the pre-bias is subtracted",
+                         "the pre-bias is taken off the input before the encoder's weights are applied")],
                  hint="subtract the pre-bias from x, apply the encoder's weights and bias, then keep the top k "
                       "of each row (ReLU'd)")
     negative = call(fn, x, W_enc, b_enc - 100.0, b_dec, 3, name="topk_encode")

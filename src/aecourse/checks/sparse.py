@@ -30,8 +30,8 @@ def l1_penalty(fn) -> None:
                          "each code in the batch has its own L1 norm; the penalty is their average over the batch"),
                         (d.abs().mean(), f"the penalty is {units} times too small: it averages over the units too",
                          "an L1 norm adds up the absolute values of all units of a code"),
-                        (d.abs().sum(0).mean(), "the sum and the average are taken over the wrong dims "
-                                                "(summed over the batch, averaged over the units)",
+                        (d.abs().sum(0).mean(), "the dims are swapped: you summed over the batch and averaged "
+                                                "over the units",
                          "z has shape (batch, units): dim=1 runs over the units"),
                         (d.sum(1).mean(), "negative activations lower your penalty: the absolute values are missing",
                          "the L1 norm uses |z|, so a negative activation costs as much as a positive one"),
@@ -58,7 +58,7 @@ def kl_sparsity(fn) -> None:
     rho_hat = z.detach().mean(0)
     want = kl_sparsity_penalty(z, rho).detach()
     expect_close(got, want, f"KL({rho} || rho_hat) on a random batch", atol=1e-4,
-                 known=[(-want, f"the penalty is negative ({-float(want):.4g}), but a KL divergence is never negative",
+                 known=[(-want, "the penalty is negative, but a KL divergence is never negative",
                          "check the order inside each log: log(rho / rho_hat), not its inverse"),
                         (_kl_terms(rho_hat, rho).mean(),
                          f"the penalty is {z.shape[1]} times too small: it averages over the units",
@@ -118,11 +118,15 @@ def normalize_columns(fn) -> None:
     got = call(fn, W, name="normalize_columns")
     expect_type(got, torch.Tensor, "normalize_columns(W)")
     expect_shape(got, W.shape, "normalize_columns(W)", "return W itself, rescaled: the same shape as W")
-    expect_close(got, W / W.norm(dim=0, keepdim=True), "the normalised columns",
-                 known=[(W / W.norm(dim=1, keepdim=True), "the rows were normalised, not the columns",
-                         "a column runs down the matrix: take the norm over dim=0")])
-    expect_close(got.norm(dim=0), torch.ones(4), "the L2 norm of each column of the result",
-                 hint="divide each column by its L2 norm (the square root of its sum of squares)")
+    rows = W / W.norm(dim=1, keepdim=True)
+    expect(not torch.allclose(got, rows, atol=1e-5), "the rows were normalised, not the columns",
+           "a column runs down the matrix: take the norm over dim=0")
+    norms = got.norm(dim=0)
+    expect(bool(torch.isfinite(norms).all()), "the result contains NaN or inf", "divide by the norms, not by zero")
+    expect(torch.allclose(norms, torch.ones(4), atol=1e-5),
+           f"the columns of the result should have L2 norm 1, but their norms are "
+           f"{', '.join(f'{float(v):.3g}' for v in norms)}",
+           "divide each column by its L2 norm: the square root of the sum of its squared entries")
     expect_close(got, W / W.norm(dim=0, keepdim=True), "the normalised columns",
                  hint="divide each column by its own norm; keep the columns pointing the same way")
     passed("normalize_columns gives unit-norm columns pointing the same way")
