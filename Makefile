@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh clone:
 #   make lab    create the environment, install, open JupyterLab on course/
 #   make test   create the environment, install, run every test (and install Debian's
-#               chromium for the browser tests when it is missing and we may: root + apt)
+#               chromium and bubblewrap for the browser and grading tests when they are
+#               missing and we may: root + apt)
 # Re-running either reuses .venv (it is rebuilt only when pyproject.toml changes).
 
 # The first Python >= 3.11 found (nbgrader 0.9 needs it); override with PYTHON=...
@@ -18,7 +19,7 @@ LAB_ARGS ?=
 # browser downloads are never used).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: lab test env browser release bench clean
+.PHONY: lab test env system browser release bench clean
 
 env: $(STAMP)
 
@@ -41,23 +42,31 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e ".[grade,test]"
 	touch $(STAMP)
 
-# Nothing to do (and no network) when Chromium is already there.
-browser:
-	@if [ -x "$(CHROMIUM)" ]; then :; \
+# Debian packages the tests need: chromium (tests/test_browser*.py) and bubblewrap (the grading
+# sandbox, `aecourse grade`). Nothing to do (and no network) when both are there; installed with
+# apt-get when we may (root), else a note says how.
+system:
+	@missing=""; \
+	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's chromium for the browser tests (apt-get install chromium)"; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-	        || { echo "error: apt-get install chromium failed; the browser tests need it (or set CHROMIUM=/path/to/chromium)"; exit 1; }; \
+	    echo "installing Debian's$$missing for the tests (apt-get install$$missing)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	        || { echo "error: apt-get install$$missing failed; the browser and grading tests need them"; exit 1; }; \
 	else \
-	    echo "note: no Chromium at $(CHROMIUM), and installing it needs root and apt-get:"; \
-	    echo "      run 'sudo apt-get install chromium' (Debian/Ubuntu) or set CHROMIUM=/path/to/chromium."; \
-	    echo "      Until then tests/test_browser.py skips (and fails under CI)."; \
+	    echo "note: missing$$missing, and installing needs root and apt-get:"; \
+	    echo "      run 'sudo apt-get install$$missing' (Debian/Ubuntu)."; \
+	    echo "      Until then the browser and sandbox tests skip (and fail under CI)."; \
 	fi
+
+# Kept for muscle memory: the browser used to be the only system package.
+browser: system
 
 lab: env
 	$(BIN)/aecourse lab $(LAB_ARGS)
 
-test: env browser
+test: env system
 	AECOURSE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 release: env

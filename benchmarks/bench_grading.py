@@ -4,6 +4,7 @@
     python benchmarks/bench_grading.py 04-disentangle 05-measure   # several, one after the other
     python benchmarks/bench_grading.py all          # every chapter in solutions/ (each has graded cells)
     python benchmarks/bench_grading.py 99-mini      # the tiny fixture course of the tests
+    python benchmarks/bench_grading.py --box-overhead [CHAPTER]   # the box's cost (default 01-dense)
 
 Grades the chapter's solution notebook as the only submission of a batch with
 ``aecourse.grading.grade`` (jobs=1): building the master gradebook
@@ -11,6 +12,12 @@ Grades the chapter's solution notebook as the only submission of a batch with
 fresh kernel, ``nbgrader generate_feedback``, the CSVs.  Reports the whole
 batch and the sandbox alone (what each further submission costs).
 ``run() -> dict`` returns the numbers (used by ``run_all.py``).
+
+``--box-overhead`` grades the same solution notebook with the bubblewrap box
+and without one (``isolation="none"``: the same driver, plain ``nbgrader
+autograde``), three times each, interleaved so that a busy machine slows both
+alike, and reports the median seconds of each and their ratio (target: at most
+1.2x).
 """
 
 from __future__ import annotations
@@ -60,8 +67,37 @@ def run(chapter: str = DEFAULT_CHAPTER) -> dict:
     }
 
 
+def box_overhead(chapter: str = DEFAULT_CHAPTER, repeats: int = 3) -> dict:
+    """Median sandbox seconds with and without the box (interleaved runs) and their ratio."""
+    import statistics
+
+    from aecourse.grading import grade
+
+    times: dict[str, list[float]] = {"bwrap": [], "none": []}
+    with tempfile.TemporaryDirectory(prefix="bench-box-") as tmp:
+        tmp = Path(tmp)
+        root = _course_root(chapter, tmp)
+        sub = tmp / "subs" / "student" / chapter
+        sub.mkdir(parents=True)
+        shutil.copyfile(root / "solutions" / chapter / f"{chapter}.ipynb", sub / f"{chapter}.ipynb")
+        for i in range(repeats):
+            for isolation in ("bwrap", "none"):
+                rows = grade(tmp / "subs", tmp / f"out-{isolation}-{i}", jobs=1, root=root, progress=False,
+                             isolation=isolation, cache=False)
+                assert rows[0].status == "graded", rows[0].detail
+                times[isolation].append(rows[0].seconds)
+    box, bare = statistics.median(times["bwrap"]), statistics.median(times["none"])
+    return {f"grade_{chapter}_in_box_s": box, f"grade_{chapter}_no_box_s": bare,
+            f"grade_{chapter}_box_overhead_ratio": box / bare}
+
+
 def main(argv: list[str]) -> int:
     from aecourse.release import chapter_ids
+
+    if argv[:1] == ["--box-overhead"]:
+        for key, value in box_overhead(*(argv[1:2] or [DEFAULT_CHAPTER])).items():
+            print(f"| {key} | {value:.2f} |", flush=True)
+        return 0
 
     chapters = chapter_ids(ROOT) if argv == ["all"] else (argv or [DEFAULT_CHAPTER])
     failed = 0
