@@ -258,5 +258,5 @@ def traversal_correlation(fn) -> None:
         if rho < 0:
             mistakes.append((abs(rho), "the sign is lost: a decreasing measure must give a negative rho",
                              "do not take the absolute value"))
-        _expect_value(got, float(rho), what, mistakes, atol=1e-5, hint=hint)
+        _expect_value(got, float(rho), f"rho for {what}", mistakes, atol=1e-5, hint=hint)
     passed("traversal_correlation is Spearman's rho")
