@@ -230,3 +230,21 @@ def test_every_graded_cell_is_catalogued(chapter):
     per_cell = {g: sum(m.grade_id == g for m in CATALOGUE[chapter]) for g in graded}
     assert all(n >= 3 for n in per_cell.values()), per_cell
     assert {m.grade_id for m in CATALOGUE[chapter]} <= graded
+
+
+RIGHT_IN_OTHER_FORMS = [
+    (SETUP, "test_q1", 'answer_q1 = " B "'), (SETUP, "test_q1", 'answer_q1 = "(b)"'),
+    (SETUP, "test_blank", 'answer_blank = "Bottle-neck"'), (SETUP, "test_blank", 'answer_blank = "the bottleneck"'),
+    (SETUP, "test_blank", 'answer_blank = "code layer"'),
+    (DENSE, "test_q2", 'answer_q2 = "b)"'), (DENSE, "test_blank_denoise", 'answer_blank_denoise = "Noise-free"'),
+    (DENSE, "test_blank_size", 'answer_blank_size = "under complete"'),
+    (SPARSE, "test_q2", 'answer_q2 = "C."'), (SPARSE, "test_blank", 'answer_blank = "Specific"'),
+    (FEATURES, "test_blank", 'answer_blank = " DEAD "'),
+]
+
+
+@pytest.mark.parametrize("chapter,grade_id,answer", [pytest.param(ch, g, a, id=f"{ch.chapter}-{g}-{a}")
+                                                     for ch, g, a in RIGHT_IN_OTHER_FORMS])
+def test_right_answer_in_another_form_passes_both(chapter, grade_id, answer):
+    out = chapter.grade(grade_id, answer)
+    assert out.public_passed and out.hidden_passed, (out.public_output, out.hidden_error)
