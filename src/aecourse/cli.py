@@ -156,7 +156,7 @@ def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
     try:
         work = workspace.work_dir(args.work, course=root / "course")
         report = workspace.sync(root / "course", work)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, RuntimeError) as err:  # RuntimeError: Path.home() with no home to find
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(workspace.describe(report, work), flush=True)
@@ -243,6 +243,14 @@ def cmd_info(args: argparse.Namespace, extra: list[str]) -> int:
         except metadata.PackageNotFoundError:
             problems.append("nbgrader is not installed: pip install -e '.[grade]'")
             print("problem: nbgrader is not installed (needed to grade): pip install -e '.[grade]'")
+        else:
+            from .grading.sandbox import SandboxUnavailable, require_box
+
+            try:
+                print(f"grading sandbox: ok (bubblewrap at {require_box()})")
+            except SandboxUnavailable as err:
+                problems.append(str(err))
+                print(f"problem: {err}")
     if problems:
         print(f"aecourse info: {len(problems)} problem(s), see above", file=sys.stderr)
         return 1
