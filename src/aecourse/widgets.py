@@ -19,10 +19,10 @@ Keyboard and small screens: every dropdown has a "previous" and a "next"
 button beside it (Tab to reach them, Space or Enter to press), because
 ArrowDown in a focused dropdown can move JupyterLab's cell selection instead
 of the option (an ipywidgets bug); a slider moves with the left and right
-arrow keys once Tab has reached its handle. Every picture is shown at its own pixel size
-and never wider than the output area (a picture in a flex column would
-otherwise be stretched to the column's width), so each widget fits a
-1280 x 800 screen with its controls, pictures and tables in view.
+arrow keys once Tab has reached its handle. Every picture is shown at its
+own pixel size and never wider than the output area (a picture in a flex
+column would otherwise be stretched to the column's width), so each widget
+fits a 1280 x 800 screen with its controls, pictures and tables in view.
 """
 
 from __future__ import annotations
