@@ -46,16 +46,22 @@ def _course_root(chapter: str, tmp: Path) -> Path:
     raise SystemExit(f"no chapter {chapter!r} in solutions/ or in the test fixture")
 
 
+def _one_submission(chapter: str, tmp: Path) -> Path:
+    """The course root, with ``tmp/subs/student/<chapter>/`` holding the chapter's solution notebook."""
+    root = _course_root(chapter, tmp)
+    sub = tmp / "subs" / "student" / chapter
+    sub.mkdir(parents=True)
+    shutil.copyfile(root / "solutions" / chapter / f"{chapter}.ipynb", sub / f"{chapter}.ipynb")
+    return root
+
+
 def run(chapter: str = DEFAULT_CHAPTER) -> dict:
     """Grade the solution of ``chapter`` once; seconds for the batch and for the sandbox, and the score."""
     from aecourse.grading import grade
 
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
-        root = _course_root(chapter, tmp)
-        sub = tmp / "subs" / "student" / chapter
-        sub.mkdir(parents=True)
-        shutil.copyfile(root / "solutions" / chapter / f"{chapter}.ipynb", sub / f"{chapter}.ipynb")
+        root = _one_submission(chapter, tmp)
         start = time.perf_counter()
         rows = grade(tmp / "subs", tmp / "out", jobs=1, root=root, progress=False)
         total = time.perf_counter() - start
@@ -76,10 +82,7 @@ def box_overhead(chapter: str = DEFAULT_CHAPTER, repeats: int = 3) -> dict:
     times: dict[str, list[float]] = {"bwrap": [], "none": []}
     with tempfile.TemporaryDirectory(prefix="bench-box-") as tmp:
         tmp = Path(tmp)
-        root = _course_root(chapter, tmp)
-        sub = tmp / "subs" / "student" / chapter
-        sub.mkdir(parents=True)
-        shutil.copyfile(root / "solutions" / chapter / f"{chapter}.ipynb", sub / f"{chapter}.ipynb")
+        root = _one_submission(chapter, tmp)
         for i in range(repeats):
             for isolation in ("bwrap", "none"):
                 rows = grade(tmp / "subs", tmp / f"out-{isolation}-{i}", jobs=1, root=root, progress=False,
