@@ -161,6 +161,22 @@ def test_weights_do_not_depend_on_the_thread_count(kind):
     assert all(torch.equal(a, b) for a, b in zip(*results))
 
 
+def test_train_sae_weights_do_not_depend_on_the_thread_count():
+    """train_sae's set-up (the geometric-median pre-bias) runs under the policy too: same bits either way."""
+    x = torch.rand(2000, 32, generator=torch.Generator().manual_seed(0))
+    runs = [_weights(train_sae(x, "topk", epochs=2, latent_dim=64, k=8, threads=t)[0]) for t in (1, 2)]
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
+def test_train_sae_sets_up_under_the_policy(two_threads, monkeypatch):
+    seen = []
+    real = SparseAutoencoder.init_b_dec_
+    monkeypatch.setattr(SparseAutoencoder, "init_b_dec_",
+                        lambda self, x: seen.append(torch.get_num_threads()) or real(self, x))
+    train_sae(torch.rand(128, 8), "l1", epochs=1, latent_dim=16, threads=1)
+    assert seen == [1]
+
+
 def test_train_sae_passes_its_thread_count_on(two_threads, monkeypatch):
     seen = []
     real_step = TrainingThreads.step

@@ -928,7 +928,7 @@ def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: boo
     -------
     (SparseAutoencoder, History)
     """
-    from .train import fit  # imported here: train imports this module for checkpoints
+    from .train import TrainingThreads, fit  # imported here: train imports this module for checkpoints
 
     if isinstance(recipe, str):
         if recipe not in SAE_RECIPES:
@@ -945,10 +945,14 @@ def train_sae(data, recipe: str | dict = "topk", *, seed: int = 0, progress: boo
     x = torch.as_tensor(x, dtype=torch.float32)
 
     torch.manual_seed(seed)
-    model = SparseAutoencoder(in_shape=tuple(x.shape[1:]), latent_dim=r["latent_dim"], activation=r["activation"],
-                              k=r.get("k") if r["activation"] == "topk" else None, output=r.get("output", "identity"))
-    if model.config.output == "identity":
-        model.init_b_dec_(x[:2000])
+    # The set-up runs under the thread policy too: the 50 Weiszfeld iterations of the geometric median are
+    # many small operations, which with two threads on a busy machine took longer than the training itself.
+    with TrainingThreads(threads):
+        model = SparseAutoencoder(in_shape=tuple(x.shape[1:]), latent_dim=r["latent_dim"],
+                                  activation=r["activation"], k=r.get("k") if r["activation"] == "topk" else None,
+                                  output=r.get("output", "identity"))
+        if model.config.output == "identity":
+            model.init_b_dec_(x[:2000])
     if r["activation"] == "topk":
         loss_fn = topk_loss(aux_k=r.get("aux_k"), aux_coeff=r.get("aux_coeff", 1 / 32),
                             dead_steps_threshold=r.get("dead_steps_threshold", 200))
