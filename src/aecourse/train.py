@@ -150,8 +150,8 @@ class TrainingThreads:
     barrier after every operation. When another program keeps one of two
     cores busy, one of the two threads is often off its core when the other
     arrives at the barrier, and every operation waits for the scheduler:
-    a chapter's training cell ran 5 to 30 times slower than on the idle
-    machine. One thread has no barrier to wait at and loses only its share
+    chapter training cells ran 5 to 190 times slower than on the idle
+    machine (benchmarks/bench_busy.py). One thread has no barrier to wait at and loses only its share
     of the CPU; on an idle machine two threads are about 1.6 times faster
     than one. So this policy measures, every ``interval`` seconds while
     training, how much CPU *other* processes use on the cores this process
@@ -159,9 +159,13 @@ class TrainingThreads:
     the cores left over: two threads on an idle 2-core laptop, one as soon
     as something else is busy, two again when it stops.
 
-    On this course's models the weights after training are bit-identical
-    with one and with two threads (tests/test_threads.py checks it), so
-    switching does not change results.
+    On the models the chapters train with :func:`fit` and
+    :func:`~aecourse.models.train_sae` (dense, sparse, MLP VAEs) the weights
+    after training are bit-identical with one and with two threads
+    (tests/test_threads.py checks it), so switching does not change results.
+    That is not true of every model: the zoo's masked ("where") decoder
+    gives other bits with another thread count, so a retrain that must
+    repeat bit for bit fixes the count (``aecourse zoo train --threads 1``).
 
     Parameters
     ----------

@@ -322,7 +322,9 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
     threads : int, optional
         torch CPU threads while training (restored afterwards); None follows
         the machine's load (:class:`aecourse.train.TrainingThreads`).
-        ``meta["threads"]`` records the count, or the counts in turn.
+        ``meta["threads"]`` records the count, or the counts in turn. Some
+        models (the masked "where" decoder) give other bits with another
+        thread count: fix it for a retrain that must repeat bit for bit.
 
     ``meta`` holds the recipe, steps, training seconds, loss history every
     100 steps, and the torch version.
