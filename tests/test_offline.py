@@ -133,7 +133,9 @@ def test_aecourse_lab_starts_and_serves_offline(offline, tmp_path):
     log = tmp_path / "lab.log"
     code = LAB_PROBE.format(tests=str(REPO / "tests"), aecourse=str(VENV_BIN / "aecourse"), log=str(log),
                             repo=str(REPO))
-    proc = run_offline(offline, code, isolated_env(tmp_path / "home"), timeout=240)
+    # the learner's working copy goes to the test's folder, not the real ~/aecourse-work
+    env = isolated_env(tmp_path / "home", AECOURSE_WORK=str(tmp_path / "work"))
+    proc = run_offline(offline, code, env, timeout=240)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT=")]
     assert lines, f"the probe printed no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     result = json.loads(lines[-1][len("RESULT="):])
@@ -145,6 +147,7 @@ def test_aecourse_lab_starts_and_serves_offline(offline, tmp_path):
     assert set(chapters) <= set(result["listing"] or []), (
         f"`aecourse lab` should serve course/ (chapters {chapters}), it lists {result['listing']}")
     assert result["lab_page"] == 200, f"/lab answered {result['lab_page']}"
+    assert (tmp_path / "work" / "00-setup").is_dir(), "`aecourse lab` should serve a working copy of course/"
     assert "Traceback" not in server_log, f"the server logged an error:\n{server_log[-3000:]}"
 
 
