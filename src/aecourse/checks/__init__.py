@@ -489,10 +489,12 @@ def check_choice(answer: Any, question_id: str, digest: str, *, choices: str = "
     variable's own answer cell when running under IPython (see :func:`track_answer_cells`)."""
     __tracebackhide__ = True
     letters = ", ".join(f'"{c}"' for c in choices)
-    answer = _answer_from_cell(variable, answer, f'"{choices[0]}"')
+    # the letter shown in examples is never the right one: a hint must not give the answer away
+    example = next((c for c in choices if answer_digest(question_id, c) != digest), choices[0])
+    answer = _answer_from_cell(variable, answer, f'"{example}"')
     expect(not _unanswered(answer), f"`{variable}` is not answered yet", f"set {variable} = one of {letters}")
-    expect(isinstance(answer, str), f"`{variable}` should be a string such as \"a\", got {type_name(answer)}",
-           f'put the letter in quotes: {variable} = "{choices[0]}"')
+    expect(isinstance(answer, str), f"`{variable}` should be a string such as \"{example}\", got {type_name(answer)}",
+           f'put the letter in quotes: {variable} = "{example}"')
     choice = normalise_choice(answer)
     expect(len(choice) == 1 and choice in choices, f"`{variable}` = {answer!r} is not one of {letters}",
            "give a single letter")
