@@ -251,6 +251,25 @@ def _as_array(x) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
+def close(a, b, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    """Whether two numbers/arrays/tensors have one shape, are finite and agree within tolerance."""
+    a, b = _as_array(a), _as_array(b)
+    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and bool(np.allclose(a, b, atol=atol, rtol=rtol))
+
+
+def expect_value(got, want, what: str, mistakes: Iterable[tuple[Any, str, str | None]] = (), *,
+                 atol: float = 1e-5, hint: str | None = None) -> None:
+    """``got`` should match ``want``; when it matches one of the typical ``(wrong value, problem,
+    hint)`` mistakes instead, that mistake is named first (then :func:`expect_close` names shape,
+    NaN/inf, sign, scale or the difference)."""
+    __tracebackhide__ = True
+    if close(got, want, atol):
+        return
+    for wrong, problem, wrong_hint in mistakes:
+        expect(not close(got, wrong, atol), f"{what} does not match the reference: {problem}", wrong_hint)
+    expect_close(got, want, what, atol=atol, hint=hint)
+
+
 def expect_shape(x, shape: tuple, what: str, hint: str | None = None) -> None:
     """Check ``x`` is a tensor/array of exactly ``shape``."""
     __tracebackhide__ = True

@@ -7,31 +7,9 @@ import torch
 
 from .. import interventions as reference
 from ..vae import VAE
-from . import call, expect, expect_close, expect_shape, passed
+from . import call, close, expect, expect_close, expect_shape, expect_value, passed
 
 __all__ = ["latent_response", "intervene", "response_matrix", "causal_score"]
-
-
-def _np(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=float)
-
-
-def _same(a, b, atol: float) -> bool:
-    a, b = _np(a), _np(b)
-    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and bool(np.allclose(a, b, atol=atol, rtol=1e-4))
-
-
-def _expect_value(got, want, what: str, mistakes, *, atol: float, hint: str) -> None:
-    """``got`` should match ``want``; if it matches one of the known ``(wrong, problem, hint)`` mistakes
-    instead, name that mistake."""
-    __tracebackhide__ = True
-    if _same(got, want, atol):
-        return
-    for wrong, problem, wrong_hint in mistakes:
-        expect(not _same(got, wrong, atol), f"{what} does not match the reference: {problem}", wrong_hint)
-    expect_close(got, want, what, atol=atol, hint=hint)
 
 
 def _returned(got, name: str) -> None:
@@ -76,7 +54,7 @@ def latent_response(fn) -> None:
         (logits_encoded, "you encoded the decoder's logits; decode gives the pixel probabilities the encoder saw in "
          "training", "use model.decode, not model.decode_logits"),
     ]
-    _expect_value(got, reference.latent_response(model, z), "R(z) of a small random VAE", mistakes, atol=1e-5,
+    expect_value(got, reference.latent_response(model, z), "R(z) of a small random VAE", mistakes, atol=1e-5,
                   hint="decode the codes into images, then encode those images again (the posterior mean)")
     passed("latent_response decodes and encodes again, returning the posterior mean")
 
@@ -92,7 +70,7 @@ def intervene(fn) -> None:
     expect_shape(got, (4, 4), "the intervened codes", "same shape as z: only one column changes")
     expect(not (torch.equal(got[1], square_values) and not torch.equal(got[:, 1], square_values)),
            "row 1 was replaced instead of column 1", "latent dim is a COLUMN of z: rows are the samples")
-    expect(not _same(got[:, 1], square[:, 1] + square_values, 1e-6),
+    expect(not close(got[:, 1], square[:, 1] + square_values, 1e-6),
            "the values were added to column 1 instead of replacing it", "an intervention SETS the latent to the value")
     z = _codes(2, (5, 3))
     z_before = z.clone()
@@ -197,7 +175,7 @@ def causal_score(fn) -> None:
         ((cond.max(axis=0) / cond.sum(axis=0)).mean(), "each latent's own ratio was averaged; the score divides the "
          "summed maxima by the total of the whole matrix", "sum first, divide once"),
     ]
-    _expect_value(float(got), reference.causal_disentanglement_score(cond), "the score of a random matrix",
+    expect_value(float(got), reference.causal_disentanglement_score(cond), "the score of a random matrix",
                   mistakes, atol=1e-6, hint="the sum over latents of each latent's largest response, as a share of "
                                             "the total response")
     expect_close(float(call(fn, np.ones((4, 6)), name="causal_score")), 0.25, "the score of a uniform 4-factor matrix",

@@ -7,31 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import wherewhat as ww
-from . import call, expect, expect_close, expect_shape, passed
+from . import call, close, expect, expect_close, expect_shape, expect_value, passed
 
 __all__ = ["soft_interval", "compose", "perturbation_loss", "traversal_length"]
-
-
-def _np(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=float)
-
-
-def _same(a, b, atol: float) -> bool:
-    a, b = _np(a), _np(b)
-    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and bool(np.allclose(a, b, atol=atol, rtol=1e-4))
-
-
-def _expect_value(got, want, what: str, mistakes, *, atol: float, hint: str) -> None:
-    """``got`` should match ``want``; if it matches one of the known ``(wrong, problem, hint)`` mistakes
-    instead, name that mistake."""
-    __tracebackhide__ = True
-    if _same(got, want, atol):
-        return
-    for wrong, problem, wrong_hint in mistakes:
-        expect(not _same(got, wrong, atol), f"{what} does not match the reference: {problem}", wrong_hint)
-    expect_close(got, want, what, atol=atol, hint=hint)
 
 
 def _tensor(got, what: str, hint: str) -> torch.Tensor:
@@ -40,10 +18,6 @@ def _tensor(got, what: str, hint: str) -> torch.Tensor:
            "end the function with `return ...` (did a line `return` get lost?)")
     expect(isinstance(got, torch.Tensor), f"{what} should be a torch Tensor, got {type(got).__name__}", hint)
     return got.detach()
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    return a.shape == b.shape and bool(torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-4))
 
 
 # --------------------------------------------------------------------------- where: soft intervals and masks
@@ -58,13 +32,13 @@ def soft_interval(fn) -> None:
     got = _tensor(call(fn, start, end, name="soft_interval"), "the interval", formula)
     expect_shape(got, (8,), "the interval of one axis of length 8", "one value per position: same shape as the logits")
     hard = torch.tensor([0, 0, 1, 1, 1, 1, 0, 0], dtype=torch.float32)
-    if not _close(got, hard, atol=1e-4):
+    if not close(got, hard, atol=1e-4):
         wrong = {
             "P(end <= i)": torch.tensor([0, 0, 0, 0, 0, 1, 1, 1.0]),
             "P(end > i)": torch.tensor([0, 0, 1, 1, 1, 0, 0, 0.0]),
         }
         for name, w in wrong.items():
-            expect(not _close(got, w, atol=1e-4),
+            expect(not close(got, w, atol=1e-4),
                    f"with the start surely at 2 and the end surely at 5 you get {got.numpy().round(2).tolist()}: "
                    f"the second factor is {name}, not P(end >= i)",
                    "P(end >= i) sums the end probabilities from the RIGHT end of the axis down to i")
@@ -81,12 +55,12 @@ def soft_interval(fn) -> None:
            "turn the logits into probabilities with softmax (not sigmoid): the start position's "
            "probabilities must sum to 1 along the axis")
     sigmoid_version = (torch.sigmoid(start).cumsum(-1) * torch.sigmoid(end).flip(-1).cumsum(-1).flip(-1))
-    expect(not _close(got, sigmoid_version), "the interval uses sigmoid probabilities",
+    expect(not close(got, sigmoid_version), "the interval uses sigmoid probabilities",
            "softmax(logits, dim=-1): one distribution over positions, not an independent probability per position")
     first_axis = (torch.softmax(start, 0).cumsum(0) * torch.softmax(end, 0).flip(0).cumsum(0).flip(0))
     mistakes = [(first_axis, "it is computed along the first axis (dim=0), not along the last (position) axis",
                  "the positions are the LAST axis (dim=-1); the leading axes are batch axes")]
-    _expect_value(got, ww.soft_interval(start, end), "the soft interval of random logits", mistakes, atol=1e-5,
+    expect_value(got, ww.soft_interval(start, end), "the soft interval of random logits", mistakes, atol=1e-5,
                   hint=formula + " (along dim=-1)")
     passed("soft_interval is P(start <= i) * P(end >= i)")
 
@@ -105,11 +79,11 @@ def compose(fn) -> None:
     expect_shape(got, (batch, c, h, w), "the features for masks (3, 5, 6), effects (2, 3, 4) and base (4, 5, 6)",
                  "(batch, C, h, w): each latent's C-vector is painted over its (h, w) mask, then summed over latents")
     want = ww.compose_masked(masks, effects, base)
-    expect(not _close(got, want - base), "the base is missing", "add the learned base (C, h, w) to the masked sum")
+    expect(not close(got, want - base), "the base is missing", "add the learned base (C, h, w) to the masked sum")
     mistakes = [(base + (masks[None, :, None] * effects[:, :, :, None, None]).mean(1),
                  "the masked effects are averaged over the latents instead of summed",
                  "each latent ADDS its effect inside its mask")]
-    _expect_value(got, want, "the feature map of random masks and effects", mistakes, atol=1e-5, hint=formula)
+    expect_value(got, want, "the feature map of random masks and effects", mistakes, atol=1e-5, hint=formula)
     # One-hot masks: each latent writes only inside its own cell.
     one_hot = torch.zeros(d, h, w)
     one_hot[0, 0, 0] = one_hot[1, 2, 3] = one_hot[2, 4, 5] = 1.0
@@ -173,21 +147,21 @@ def perturbation_loss(fn) -> None:
         swapped = F.cross_entropy(swapped_logits, dims) + F.mse_loss(swapped_hat, eps)
         summed = F.cross_entropy(logits, dims, reduction="sum") + F.mse_loss(eps_hat, eps, reduction="sum")
         mse_only = F.mse_loss(eps_hat, eps)
-    expect(not _close(got, every_latent, 1e-4), "every latent of the code was perturbed",
+    expect(not close(got, every_latent, 1e-4), "every latent of the code was perturbed",
            "only latent dims[i] of code i moves: the shift is eps[i] in that one latent and 0 in the others")
-    expect(not _close(got, ce, 1e-4), "the loss is only the cross-entropy: the eps term is missing",
+    expect(not close(got, ce, 1e-4), "the loss is only the cross-entropy: the eps term is missing",
            "add a squared-error loss of eps_hat against eps: the recogniser must also say how far the latent moved")
-    expect(not _close(got, mse_only, 1e-4), "the loss is only the squared error: the cross-entropy term is missing",
+    expect(not close(got, mse_only, 1e-4), "the loss is only the squared error: the cross-entropy term is missing",
            "add the classification loss of `logits` against `dims`: the recogniser must also say WHICH latent moved")
-    expect(not _close(got, swapped, 1e-4), "the two images are swapped: the recogniser takes the original image "
+    expect(not close(got, swapped, 1e-4), "the two images are swapped: the recogniser takes the original image "
            "first, then the perturbed one", "recogniser(image of z, image of the moved code)")
-    expect(not _close(got, summed, 1e-4), "the losses are summed over the batch instead of averaged",
+    expect(not close(got, summed, 1e-4), "the losses are summed over the batch instead of averaged",
            "keep the default reduction (the mean over the batch)")
-    expect(not _close(got, abs_eps, 1e-4), "eps_hat is compared with |eps|",
+    expect(not close(got, abs_eps, 1e-4), "eps_hat is compared with |eps|",
            "the target is eps with its sign (moving a latent up or down are different changes)")
     expect_close(got, want, "the perturbation loss on a fixed decoder and recogniser", atol=1e-4, hint=formula)
     again = call(fn, decode, recogniser, z, dims, eps, name="perturbation_loss")
-    expect(isinstance(again, torch.Tensor) and _close(again.detach(), got),
+    expect(isinstance(again, torch.Tensor) and close(again.detach(), got),
            "two calls with the same inputs gave different losses",
            "draw nothing random inside: z, dims and eps come in as arguments")
     passed("perturbation_loss = cross-entropy(which latent) + MSE(how much)")
@@ -247,7 +221,7 @@ def traversal_length(fn) -> None:
                 (float(diffs.abs().mean(1).sum()), "the steps are mean absolute differences, not RMS differences",
                  "root mean square: the square root of the mean of the squared differences"),
             ]
-            _expect_value(got, want, f"the traversal length of latent {dim} (span 2, 50 steps)", mistakes,
+            expect_value(got, want, f"the traversal length of latent {dim} (span 2, 50 steps)", mistakes,
                           atol=1e-5, hint=formula)
         expect_close(got, want, f"the traversal length of latent {dim} (span 2, 50 steps)", atol=1e-5, hint=formula)
     # Few big steps: a blob jumping further than its width makes the count of steps matter.
