@@ -127,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="directory for trained checkpoints (default: the package's zoo_weights/)")
     p.add_argument("--steps", type=int, help="override the recipes' step counts (quick tries)")
     p.add_argument("--eval-every", type=int, default=1000, help="steps between MIG evaluations for the curve")
-    p.add_argument("--threads", type=int, help="torch CPU threads while training (a recipe's numbers repeat "
-                                               "exactly only with the same thread count; see its manifest entry)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads while training (default 1, as the shipped models were trained: a "
+                        "recipe's numbers repeat exactly only with the same thread count; 0 follows the load)")
     p.set_defaults(func=cmd_zoo)
 
     p = sub.add_parser(
@@ -285,7 +286,7 @@ def cmd_zoo(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"{name:22s} {results.get(name, 'missing from the manifest')}")
         return 1 if bad or any(n not in results for n in names) else 0
     entries = zoo.build(names, directory=args.out, steps=args.steps, eval_every=args.eval_every,
-                        threads=args.threads)
+                        threads=args.threads or None)
     for name, entry in entries.items():
         scores = ", ".join(f"{k} {v:.3f}" for k, v in entry["metrics"].items())
         print(f"{name}: {entry['train_seconds']:.0f} s, {entry['bytes'] / 1e6:.2f} MB{'; ' + scores if scores else ''}")

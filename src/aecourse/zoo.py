@@ -308,7 +308,7 @@ def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples:
 
 # --------------------------------------------------------------------------- training
 def train(name: str, *, steps: int | None = None, progress: bool = True, eval_every: int | None = None,
-          threads: int | None = None) -> tuple[VAE, dict]:
+          threads: int | None = 1) -> tuple[VAE, dict]:
     """Train zoo model ``name`` from its recipe; return ``(model, meta)``.
 
     Parameters
@@ -319,12 +319,14 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         For dSprites models, compute MIG and the FactorVAE score every this
         many steps and record ``meta["curve"]`` as ``[(seconds, step, mig,
         factor_vae), ...]``; evaluation time is not counted in ``seconds``.
-    threads : int, optional
-        torch CPU threads while training (restored afterwards); None follows
-        the machine's load (:class:`aecourse.train.TrainingThreads`).
-        ``meta["threads"]`` records the count, or the counts in turn. Some
-        models (the masked "where" decoder) give other bits with another
-        thread count: fix it for a retrain that must repeat bit for bit.
+    threads : int or None
+        torch CPU threads while training (restored afterwards). The default,
+        one, is how the shipped checkpoints were trained: a retrain repeats
+        them bit for bit, and one thread does not slow down on a busy machine.
+        None follows the machine's load (:class:`aecourse.train.TrainingThreads`:
+        faster when idle, but the bits may change with the thread count, so
+        two runs need not agree). ``meta["threads"]`` records the count, or
+        the counts in turn.
 
     ``meta`` holds the recipe, steps, training seconds, loss history every
     100 steps, and the torch version.
@@ -465,10 +467,10 @@ def verify(directory: str | Path | None = None) -> dict[str, str]:
 
 def build(names: list[str] | None = None, *, directory: str | Path | None = None, steps: int | None = None,
           eval_every: int | None = 1000, progress: bool = True, eval_samples: int = 10000,
-          threads: int | None = None) -> dict:
+          threads: int | None = 1) -> dict:
     """Train, evaluate and store zoo models (what ``aecourse zoo train`` runs).
 
-    ``threads`` is passed to :func:`train` (torch's default when None).
+    ``threads`` is passed to :func:`train` (one by default; None follows the load).
 
     dSprites models are scored with :func:`evaluate_dsprites` on the stored
     (float16) weights; the scores go into the manifest. Returns the new
