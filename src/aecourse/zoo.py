@@ -387,7 +387,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
                     model.train()
         model.eval()
     meta = {"name": name, "recipe": recipe.as_dict(), "steps": steps,
-            "train_seconds": round(seconds, 1), "history": history, "curve": curve,
+            "train_seconds": round(seconds, 3), "history": history, "curve": curve,
             "torch_version": str(torch.__version__), "threads": pool.describe()}
     return model, meta
 
