@@ -20,9 +20,11 @@ from aecourse.vae import VAE, VAEConfig
 
 @pytest.fixture
 def two_threads(monkeypatch):
-    """torch at two threads on two usable cores, restored afterwards."""
+    """torch at two threads on two usable cores, restored afterwards; the small-machine rule off
+    (these tests look at the adaptive policy itself; see test_a_two_core_machine_trains_on_one_thread)."""
     monkeypatch.delenv(tr.THREADS_ENV, raising=False)
     monkeypatch.setattr(tr, "usable_cores", lambda: 2)
+    monkeypatch.setattr(TrainingThreads, "SMALL_MACHINE", 0)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield
@@ -92,6 +94,25 @@ def test_adaptive_policy_starts_from_what_runs_now(two_threads, monkeypatch):
     FakeMachine(monkeypatch, runnable_elsewhere=1)
     with TrainingThreads():
         assert torch.get_num_threads() == 1
+
+
+def test_a_two_core_machine_trains_on_one_thread(monkeypatch):
+    """Idle or busy: on two cores one thread, so a busy laptop runs a cell as fast as an idle one."""
+    monkeypatch.delenv(tr.THREADS_ENV, raising=False)
+    monkeypatch.setattr(tr, "usable_cores", lambda: 2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        machine = FakeMachine(monkeypatch)
+        with TrainingThreads() as pool:
+            assert torch.get_num_threads() == 1
+            machine.run(1.0, ours=1.0, others=0.0)   # idle
+            assert pool.step() == 1
+        assert torch.get_num_threads() == 2          # restored
+        with TrainingThreads(2):                     # a fixed count is still honoured
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_adaptive_policy_never_exceeds_the_count_it_found(monkeypatch):

@@ -156,8 +156,12 @@ class TrainingThreads:
     than one. So this policy measures, every ``interval`` seconds while
     training, how much CPU *other* processes use on the cores this process
     may run on (``/proc/stat`` minus this process's own CPU time), and uses
-    the cores left over: two threads on an idle 2-core laptop, one as soon
-    as something else is busy, two again when it stops.
+    the cores left over: on an idle 4-core machine four threads, three as
+    soon as one other program is busy, four again when it stops. A machine
+    with at most :attr:`SMALL_MACHINE` (2) cores trains on one thread, idle
+    or not: there the second thread's gain when idle is exactly what a busy
+    laptop takes away, so a cell would run up to 1.75x slower the moment
+    anything else runs; with one thread it runs alike either way.
 
     On the models the chapters train with :func:`fit` and
     :func:`~aecourse.models.train_sae` (dense, sparse, MLP VAEs) the weights
@@ -194,6 +198,12 @@ class TrainingThreads:
     1
     """
 
+    # On a machine with at most this many usable cores the policy trains on one thread: with one
+    # other busy program a 2-core laptop has one core left, so a second thread when idle (up to
+    # 1.75x faster) would make the same cell 1.5-1.75x slower the moment a browser tab or another
+    # notebook gets busy (benchmarks/bench_busy.py, 2026-12-01). One thread holds on a busy laptop.
+    SMALL_MACHINE = 2
+
     def __init__(self, threads: int | None = None, *, interval: float = 0.5):
         if threads is None and os.environ.get(THREADS_ENV, "").strip():
             try:
@@ -212,6 +222,8 @@ class TrainingThreads:
             self._cpus = os.sched_getaffinity(0)
         except (AttributeError, OSError):
             self._cpus = set(range(os.cpu_count() or 1))
+        if usable_cores() <= self.SMALL_MACHINE:
+            self._ceiling = 1
         self._mark: tuple[float, float, float] | None = None
         self._next = math.inf
 
