@@ -6,6 +6,8 @@ policy reads is faked, so each decision is tested exactly.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from types import SimpleNamespace
 
@@ -96,14 +98,22 @@ def test_adaptive_policy_starts_from_what_runs_now(two_threads, monkeypatch):
         assert torch.get_num_threads() == 1
 
 
+@contextlib.contextmanager
+def torch_at(threads: int, monkeypatch, cores: int = 2):
+    """torch at ``threads`` threads on ``cores`` usable cores of a fake machine (yielded), restored after."""
+    monkeypatch.delenv(tr.THREADS_ENV, raising=False)
+    monkeypatch.setattr(tr, "usable_cores", lambda: cores)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield FakeMachine(monkeypatch)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_two_core_machine_trains_on_one_thread(monkeypatch):
     """Idle or busy: on two cores one thread, so a busy laptop runs a cell as fast as an idle one."""
-    monkeypatch.delenv(tr.THREADS_ENV, raising=False)
-    monkeypatch.setattr(tr, "usable_cores", lambda: 2)
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        machine = FakeMachine(monkeypatch)
+    with torch_at(2, monkeypatch) as machine:
         with TrainingThreads() as pool:
             assert torch.get_num_threads() == 1
             machine.run(1.0, ours=1.0, others=0.0)   # idle
@@ -111,23 +121,15 @@ def test_a_two_core_machine_trains_on_one_thread(monkeypatch):
         assert torch.get_num_threads() == 2          # restored
         with TrainingThreads(2):                     # a fixed count is still honoured
             assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_adaptive_policy_never_exceeds_the_count_it_found(monkeypatch):
     # a grading sandbox sets OMP_NUM_THREADS=1: an idle machine must not raise it
-    monkeypatch.delenv(tr.THREADS_ENV, raising=False)
-    monkeypatch.setattr(tr, "usable_cores", lambda: 2)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        machine = FakeMachine(monkeypatch)
+    monkeypatch.setattr(TrainingThreads, "SMALL_MACHINE", 0)
+    with torch_at(1, monkeypatch) as machine:
         with TrainingThreads() as pool:
             machine.run(1.0, ours=1.0, others=0.0)
             assert pool.step() == 1
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_without_proc_half_the_cores_are_used(monkeypatch):
