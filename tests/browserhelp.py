@@ -57,6 +57,19 @@ def missing_tool(message: str) -> None:
     pytest.skip(message)
 
 
+def start_playwright():
+    """A started Playwright (call ``.stop()``), after checking Chromium and the playwright package are
+    there: a clear skip on a developer machine, a failure under CI (:func:`missing_tool`)."""
+    if not CHROMIUM.is_file():
+        missing_tool(f"Chromium is not installed at {CHROMIUM}: run `make test` (it installs Debian's chromium "
+                     "when it can), or `apt-get install chromium`, or set AECOURSE_CHROMIUM")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_tool("the playwright package is missing: pip install -e '.[test]' (or run `make test`)")
+    return sync_playwright().start()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

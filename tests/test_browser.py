@@ -38,8 +38,8 @@ from pathlib import Path
 
 import pytest
 
-from browserhelp import (ARTIFACTS, CHROMIUM, JupyterServer, chapter_id, fresh_copy, http_get, missing_tool,
-                         notebooks_matching)
+from browserhelp import (ARTIFACTS, CHROMIUM, JupyterServer, chapter_id, fresh_copy, http_get,
+                         notebooks_matching, start_playwright)
 
 pytestmark = [pytest.mark.slow]
 
@@ -140,14 +140,7 @@ def shot_name(rel: str, what: str) -> Path:
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def playwright_api():
-    if not CHROMIUM.is_file():
-        missing_tool(f"Chromium is not installed at {CHROMIUM}: run `make test` (it installs Debian's chromium "
-                     "when it can), or `apt-get install chromium`, or set AECOURSE_CHROMIUM")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_tool("the playwright package is missing: pip install -e '.[test]' (or run `make test`)")
-    api = sync_playwright().start()
+    api = start_playwright()
     try:
         yield api
     finally:

@@ -25,7 +25,7 @@ import time
 import pytest
 
 from browserhelp import (ARTIFACTS, CHROMIUM, JupyterServer, lab_menu, lab_open, lab_output_texts, lab_save,
-                         lab_wait_until_run, missing_tool, shut_down_kernels, write_notebook)
+                         lab_wait_until_run, shut_down_kernels, start_playwright, write_notebook)
 
 pytestmark = [pytest.mark.slow]
 
@@ -64,14 +64,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.is_file():
-        missing_tool(f"Chromium is not installed at {CHROMIUM}: run `make test` (it installs Debian's chromium "
-                     "when it can), or `apt-get install chromium`, or set AECOURSE_CHROMIUM")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_tool("the playwright package is missing: pip install -e '.[test]' (or run `make test`)")
-    api = sync_playwright().start()
+    api = start_playwright()
     try:
         b = api.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
