@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import call, expect, expect_close, expect_shape, expect_type, passed, plural
+from .core import call, expect, expect_close, expect_shape, expect_type, passed, plural
 
 __all__ = ["reconstruction_loss", "tiny_autoencoder", "train_step", "pca_reconstruct", "corrupt",
            "reference_tiny_autoencoder"]

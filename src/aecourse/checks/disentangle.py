@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 
 from ..vae import bernoulli_reconstruction, gaussian_kl, gaussian_log_density, kl_decomposition
-from . import _as_array, call, close, expect, expect_close, expect_shape, expect_value, passed
+from .core import as_float_array, call, close, expect, expect_close, expect_shape, expect_value, passed
 
 __all__ = ["reparameterize", "kl_to_prior", "negative_elbo", "total_correlation", "traversal_correlation"]
 
@@ -30,7 +30,7 @@ def _expect_value(got, want, what: str, mistakes, *, atol: float, hint: str) -> 
     term off by a factor such as 1/2 is the usual slip here)."""
     __tracebackhide__ = True
     if not close(got, want, atol) and not any(close(got, wrong, atol) for wrong, _, _ in mistakes):
-        a, e = _as_array(got), _as_array(want)
+        a, e = as_float_array(got), as_float_array(want)
         if a.shape == e.shape and np.all(np.isfinite(a)) and np.all(np.abs(e) > 1e-3):
             ratio = a / e
             r = float(ratio.flat[0])

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..models import topk_activation
-from . import call, expect, expect_close, expect_number, expect_shape, expect_type, passed
+from .core import call, expect, expect_close, expect_number, expect_shape, expect_type, passed
 
 __all__ = ["mmcs", "topk_encode", "auxk_loss"]
 

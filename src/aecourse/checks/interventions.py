@@ -7,7 +7,7 @@ import torch
 
 from .. import interventions as reference
 from ..vae import VAE
-from . import call, close, expect, expect_close, expect_shape, expect_value, passed
+from .core import call, close, expect, expect_close, expect_shape, expect_value, passed
 
 __all__ = ["latent_response", "intervene", "response_matrix", "causal_score"]
 

@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_mutual_info_score, mutual_info_score, norma
 
 from ..disentanglement import discrete_entropy, discrete_mutual_info, histogram_discretize
 from ..disentanglement import mig as reference_mig
-from . import call, expect, expect_close, expect_shape, expect_value, passed
+from .core import call, expect, expect_close, expect_shape, expect_value, passed
 
 __all__ = ["discretize", "mutual_information", "mig"]
 

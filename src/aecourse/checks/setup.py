@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import call, expect, expect_type, fail, passed
+from .core import call, expect, expect_type, fail, passed
 
 __all__ = ["count_parameters"]
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import wherewhat as ww
-from . import call, close, expect, expect_close, expect_shape, expect_value, passed
+from .core import call, close, expect, expect_close, expect_shape, expect_value, passed
 
 __all__ = ["soft_interval", "compose", "perturbation_loss", "traversal_length"]
 
