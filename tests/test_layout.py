@@ -175,15 +175,26 @@ def test_no_module_imports_another_modules_private_names():
 CHAPTERS = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
 
 
-def contributing_table() -> dict[str, list[str]]:
-    """Chapter id -> the paths CONTRIBUTING.md's chapter table names in that row."""
-    text = (REPO / "CONTRIBUTING.md").read_text()
+def contributing_table() -> dict[str, dict[str, list[str]]]:
+    """Chapter id -> {"library": [...], "checks": [...], "tests": [...]} from CONTRIBUTING.md's chapter table.
+
+    A row reads ``| 02-sparse | sae, metrics, viz/sparse.py | checks/sparse.py | test_sae, test_metrics | 002 |``:
+    library modules relative to ``src/aecourse`` (a parenthesis says which part of a package), checks
+    modules, test modules.
+    """
     rows = {}
-    for line in text.splitlines():
-        m = re.match(r"\|\s*`?(\d\d-[\w-]+)`?\s*\|", line)
-        if m:
-            rows[m.group(1)] = re.findall(r"`([\w./-]+\.(?:py|ipynb)|[\w./-]+/)`", line)
+    for line in (REPO / "CONTRIBUTING.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and re.fullmatch(r"`?\d\d-[\w-]+`?", cells[0]):
+            names = [[t.strip(" `") for t in re.sub(r"\([^)]*\)", "", cell).split(",") if t.strip(" `")]
+                     for cell in cells[1:4]]
+            rows[cells[0].strip("`")] = dict(zip(("library", "checks", "tests"), names))
     return rows
+
+
+def library_path_exists(name: str) -> bool:
+    path = PACKAGE / name.rstrip("/")
+    return path.is_dir() or path.is_file() or path.with_suffix(".py").is_file()
 
 
 def test_contributing_maps_every_chapter_to_files_that_exist():
@@ -191,14 +202,12 @@ def test_contributing_maps_every_chapter_to_files_that_exist():
     assert set(CHAPTERS) <= set(rows), f"CONTRIBUTING.md's table lacks chapters {sorted(set(CHAPTERS) - set(rows))}"
     missing = []
     for chapter in CHAPTERS:
-        paths = rows[chapter]
-        assert any("checks/" in p for p in paths), f"{chapter}: CONTRIBUTING.md names no checks module"
-        assert any(p.startswith("tests/") or "/test_" in p or p.startswith("test_") for p in paths), (
-            f"{chapter}: CONTRIBUTING.md names no tests")
-        for p in paths:
-            candidates = [REPO / p, PACKAGE / p, REPO / "tests" / p]
-            if not any(c.exists() for c in candidates):
-                missing.append(f"{chapter}: {p}")
+        row = rows[chapter]
+        assert row["library"] and row["checks"] and row["tests"], f"{chapter}: CONTRIBUTING.md's row is incomplete"
+        missing += [f"{chapter}: src/aecourse/{n}" for n in row["library"] if not library_path_exists(n)]
+        missing += [f"{chapter}: src/aecourse/{n}" for n in row["checks"] if not (PACKAGE / n).is_file()]
+        missing += [f"{chapter}: tests/{n}.py" for n in row["tests"]
+                    if not (REPO / "tests" / f"{n.removesuffix('.py')}.py").is_file()]
     assert not missing, "CONTRIBUTING.md names files that do not exist:\n" + "\n".join(missing)
 
 
