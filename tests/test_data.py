@@ -77,7 +77,8 @@ def bbox(image: torch.Tensor, level: float = 0.5) -> tuple[int, int]:
 def dense_reference(digit, thickness, slant, scale, shift_x, shift_y, size=28):
     """The renderer written the slow, obvious way: every pixel against every segment."""
     seg = glyph_renderer._place(
-        glyph_renderer._SEGMENTS[digit], *(torch.tensor([v], dtype=torch.float32) for v in (slant, scale, shift_x, shift_y)),
+        glyph_renderer._SEGMENTS[digit],
+        *(torch.tensor([v], dtype=torch.float32) for v in (slant, scale, shift_x, shift_y)),
         size,
     )[0].double()  # (s, 2, 2)
     ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
