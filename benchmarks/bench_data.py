@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from aecourse import dsprites
+from aecourse.data import dsprites
 from aecourse.data import make_glyph_digits
 
 N_IMAGES = 60_000

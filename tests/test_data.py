@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from aecourse import data
+from aecourse.data import digits as digit_files
+from aecourse.data import glyphs as glyph_renderer
 from aecourse.data import (
     GLYPH_FACTORS,
     LabelledImages,
@@ -75,8 +76,9 @@ def bbox(image: torch.Tensor, level: float = 0.5) -> tuple[int, int]:
 
 def dense_reference(digit, thickness, slant, scale, shift_x, shift_y, size=28):
     """The renderer written the slow, obvious way: every pixel against every segment."""
-    seg = data._place(
-        data._SEGMENTS[digit], *(torch.tensor([v], dtype=torch.float32) for v in (slant, scale, shift_x, shift_y)),
+    seg = glyph_renderer._place(
+        glyph_renderer._SEGMENTS[digit],
+        *(torch.tensor([v], dtype=torch.float32) for v in (slant, scale, shift_x, shift_y)),
         size,
     )[0].double()  # (s, 2, 2)
     ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
@@ -278,23 +280,23 @@ def test_windowed_renderer_equals_dense_reference(digit):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(n=0), "n must be >= 1"),
+        (dict(n=0), "n must be an integer >= 1"),
         (dict(n=2.5), "n must be an integer"),
         (dict(n=True), "n must be an integer"),
-        (dict(size=4), "size must be >= 8"),
+        (dict(size=4), "size must be an integer >= 8"),
         (dict(digits=[1, 10]), "digit must be an integer from 0 to 9"),
         (dict(digits=["7"]), "digit must be an integer from 0 to 9"),
-        (dict(digits=[]), "digits is empty"),
+        (dict(digits=[]), "digits must be a non-empty iterable"),
         (dict(digits=5), "digits must be an iterable"),
         (dict(thickness=(3.0, 1.0)), "low <= high"),
-        (dict(thickness=(0.0, 1.0)), "thickness must be > 0"),
-        (dict(scale=-1), "scale must be > 0"),
+        (dict(thickness=(0.0, 1.0)), "thickness must be a range of numbers > 0"),
+        (dict(scale=-1), "scale must be a finite number > 0"),
         (dict(slant="steep"), "slant must be a number"),
         (dict(shift=(1, 2, 3)), "shift must be a number"),
         (dict(shift=(0, float("inf"))), "finite"),
         (dict(shift=float("nan")), "shift must be a finite number"),
-        (dict(batch_size=0), "batch_size must be >= 1"),
-        (dict(seed=-1), "seed must be >= 0"),
+        (dict(batch_size=0), "batch_size must be an integer >= 1"),
+        (dict(seed=-1), "seed must be an integer >= 0"),
         (dict(seed="abc"), "seed must be an integer"),
     ],
 )
@@ -306,7 +308,7 @@ def test_glyph_errors(kwargs, message):
 def test_render_glyph_errors():
     with pytest.raises(ValueError, match="0 to 9"):
         render_glyph(11)
-    with pytest.raises(ValueError, match="thickness must be > 0"):
+    with pytest.raises(ValueError, match="thickness must be a finite number > 0"):
         render_glyph(1, thickness=0)
     with pytest.raises(ValueError, match="slant must be a finite number"):
         render_glyph(1, slant=(0.1, 0.2))  # a range is for make_glyph_digits, not for one image
@@ -511,13 +513,13 @@ def test_download_writes_verified_files(tmp_path, monkeypatch):
         "t10k-images-idx3-ubyte.gz": gzip.compress(idx_bytes(rng.integers(0, 256, (6, 28, 28)))),
         "t10k-labels-idx1-ubyte.gz": gzip.compress(idx_bytes(rng.integers(0, 10, 6))),
     }
-    monkeypatch.setattr(data, "_MNIST_MD5", {k: hashlib.md5(v).hexdigest() for k, v in served.items()})
+    monkeypatch.setattr(digit_files, "_MNIST_MD5", {k: hashlib.md5(v).hexdigest() for k, v in served.items()})
     calls = []
 
     def fake_urlopen(url, timeout):
         calls.append(url)
         assert timeout <= 30
-        if url.startswith(data._MNIST_MIRRORS[0]):  # the first mirror is down
+        if url.startswith(digit_files._MNIST_MIRRORS[0]):  # the first mirror is down
             raise urllib.error.URLError("timed out")
         return io.BytesIO(served[url.rsplit("/", 1)[1]])
 
@@ -548,5 +550,5 @@ def test_available_and_load():
 
 
 def test_load_unknown_name_lists_known_ones():
-    with pytest.raises(ValueError, match="unknown dataset 'mnsit'.*glyphs.*mnist.*sklearn_digits"):
+    with pytest.raises(ValueError, match=r"name must be one of \[.*glyphs.*mnist.*sklearn_digits.*\], got 'mnsit'"):
         load("mnsit")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from aecourse import dsprites as D
+from aecourse.data import dsprites as D
 from aecourse.data import LabelledImages
 
 _REPO = Path(__file__).resolve().parents[1]

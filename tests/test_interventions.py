@@ -271,7 +271,7 @@ def test_permuted_identity_scores_one_and_mixing_scores_less():
 
 
 def test_conditioned_matrix_of_a_vae_on_dsprites_shape():
-    from aecourse.dsprites import DSpritesGroundTruth
+    from aecourse.data.dsprites import DSpritesGroundTruth
 
     torch.manual_seed(0)
     model = VAE(in_shape=(1, 16, 16), latent_dim=3, hidden=(8,)).eval()
@@ -538,7 +538,7 @@ def test_zoo_causal_scores_rank_the_models_as_chapter_06_says():
     """06-interventions tells the learner: beta-TCVAE scores clearly first, then beta-VAE, with the VAE and
     the AE at the bottom; in beta-TCVAE's matrix x and y each move one latent of their own."""
     from aecourse import zoo
-    from aecourse.dsprites import DSpritesGroundTruth
+    from aecourse.data.dsprites import DSpritesGroundTruth
 
     data = DSpritesGroundTruth(32)
     cond = {name: iv.conditioned_response_matrix(zoo.load(name, progress=False), data, num_traversals=50, seed=0)

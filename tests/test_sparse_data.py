@@ -84,14 +84,14 @@ def test_indexing_and_split(features):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(preset="easy"), "unknown preset 'easy'"),
-    (dict(n=0), "n must be >= 1"),
+    (dict(preset="easy"), r"preset must be one of \['default', 'hard'\], got 'easy'"),
+    (dict(n=0), "n must be an integer >= 1"),
     (dict(p_active=0.0), r"p_active is a probability"),
     (dict(p_active=1.5), r"p_active is a probability"),
-    (dict(magnitude=(-1, 1)), "magnitude must be > 0"),
+    (dict(magnitude=(-1, 1)), "magnitude must be a range of numbers > 0"),
     (dict(magnitude=(2, 1)), "low <= high"),
-    (dict(d=0), "d must be >= 1"),
-    (dict(seed=-1), "seed must be >= 0"),
+    (dict(d=0), "d must be an integer >= 1"),
+    (dict(seed=-1), "seed must be an integer >= 0"),
 ])
 def test_validation_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

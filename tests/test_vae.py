@@ -255,7 +255,7 @@ def test_objective_errors():
 
 
 def test_training_lowers_the_loss_and_is_reproducible():
-    from aecourse.dsprites import DSpritesGroundTruth
+    from aecourse.data.dsprites import DSpritesGroundTruth
 
     data = DSpritesGroundTruth(resolution=16)
     _, x = data.sample(512, 0)

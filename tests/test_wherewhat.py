@@ -488,7 +488,7 @@ def test_zoo_where_what_models_behave_as_chapter_07_says():
     from scipy.stats import spearmanr
 
     from aecourse import zoo
-    from aecourse.dsprites import DSpritesGroundTruth
+    from aecourse.data.dsprites import DSpritesGroundTruth
 
     table = zoo.manifest()
     where = zoo.load("dsprites_where", progress=False)

@@ -173,7 +173,7 @@ def test_factor_vae_score_is_read_from_its_vote_table():
     orientation: orientation's row counts, shape's does not, and the score is 4/5 with shape scoring nothing.
     """
     from aecourse import disentanglement as dis
-    from aecourse.dsprites import DSpritesGroundTruth
+    from aecourse.data.dsprites import DSpritesGroundTruth
 
     shape, scale, orientation, x, y = range(5)
     data = DSpritesGroundTruth(32)

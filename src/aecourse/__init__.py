@@ -2,9 +2,11 @@
 
 The library is the course's appendix, one module per idea:
 
-* :mod:`aecourse.data`    datasets that need no network (glyph digits, sklearn digits, MNIST files,
-  the seed's sparse patterns, synthetic sparse features)
-* :mod:`aecourse.dsprites` a faithful procedural dSprites (factors, index arithmetic, the original's geometry)
+* :mod:`aecourse.data`    datasets that need no network; the package's ``load(name)`` / ``available_datasets()``
+  registry over ``containers`` (LabelledImages, NamedVectors, FactorInfo), ``glyphs`` (procedural glyph
+  digits), ``digits`` (sklearn digits, MNIST files), ``sparse`` (the seed's sparse patterns, synthetic
+  sparse features) and ``dsprites`` (a faithful procedural dSprites: factors, index arithmetic, the
+  original's geometry)
 * :mod:`aecourse.models`  autoencoders: dense, convolutional, sparse (L1, KL, TopK)
 * :mod:`aecourse.vae`     VAE, beta-VAE and beta-TCVAE objectives (reparameterisation, KL, total correlation)
 * :mod:`aecourse.train`   the fit loop, devices, seeding, checkpoints

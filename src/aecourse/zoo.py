@@ -162,7 +162,7 @@ class Recipe:
 
     @property
     def dataset_size(self) -> int:
-        from .dsprites import N_IMAGES
+        from .data.dsprites import N_IMAGES
 
         return self.train_size if self.dataset == "glyphs" else N_IMAGES
 
@@ -240,7 +240,7 @@ def _file_sha256(path: Path) -> str:
 def _batches(recipe: Recipe, generator: np.random.Generator):
     """Yield float32 training batches ``(batch_size, *in_shape)`` forever."""
     if recipe.dataset == "dsprites":
-        from .dsprites import DSpritesGroundTruth
+        from .data.dsprites import DSpritesGroundTruth
 
         data = DSpritesGroundTruth(recipe.resolution)
         while True:
@@ -277,7 +277,7 @@ def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples:
     (for training curves).
     """
     from . import disentanglement as dis
-    from .dsprites import DSpritesGroundTruth
+    from .data.dsprites import DSpritesGroundTruth
 
     model = model.cpu().eval()
     data = DSpritesGroundTruth(resolution or model.config.in_shape[-1])

@@ -44,13 +44,17 @@ Functions
 ---------
 - :func:`render` -- images for an ``(n, 6)`` array of class indices.
 - :func:`make_dsprites` -- a random subset, or chosen indices, as
-  :class:`~aecourse.data.LabelledImages`.
+  :class:`~aecourse.data.containers.LabelledImages`.
 - :func:`render_all` -- the whole dataset as uint8 chunks (a float copy of
   all of it would take 12 GB).
 - :func:`load_dsprites_npz` -- the original file, if you have it, through
   the same API.
 - :func:`sample_factors`, :func:`fix_factor` -- batches for the
   disentanglement metrics (one factor held fixed, the others random).
+- :class:`DSpritesGroundTruth` -- the dataset as the chapter-05 metrics
+  (:mod:`aecourse.measure`) draw from it, rendered on demand.
+
+``load("dsprites", ...)`` in :mod:`aecourse.data` is :func:`make_dsprites`.
 """
 
 from __future__ import annotations
@@ -59,8 +63,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from aecourse.data import LabelledImages
+from aecourse.contracts import check_int, invalid
+from aecourse.data.containers import LabelledImages
 
 __all__ = [
     "DSpritesGroundTruth",
@@ -112,20 +118,18 @@ def _as_classes(classes) -> np.ndarray:
     if arr.ndim == 1 and arr.shape[0] == 6:
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] != 6:
-        raise ValueError(
-            f"latent classes must have shape (n, 6) in dSprites order {LATENT_NAMES}, got {arr.shape}"
-        )
+        raise invalid("latent classes", f"of shape (n, 6) in dSprites order {LATENT_NAMES}", f"shape {arr.shape}",
+                      shown=True)
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError("latent classes must be whole numbers (class indices, not values)")
+            raise invalid("latent classes", "whole numbers (class indices, not values)", "non-integer values",
+                          shown=True)
     arr = arr.astype(np.int64)
     bad = (arr < 0) | (arr >= LATENT_SIZES)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise ValueError(
-            f"latent class {arr[row, col]} out of range for {LATENT_NAMES[col]!r} (row {row}); "
-            f"it must lie in 0..{LATENT_SIZES[col] - 1}"
-        )
+        raise invalid(f"the {LATENT_NAMES[col]!r} class (row {row})", f"in 0..{LATENT_SIZES[col] - 1}",
+                      int(arr[row, col]), f"{arr[row, col]} is out of range for {LATENT_NAMES[col]!r}")
     return arr
 
 
@@ -161,12 +165,13 @@ def classes_of(index) -> np.ndarray:
     if idx.ndim == 0:
         idx = idx[None]
     if idx.ndim != 1:
-        raise ValueError(f"index must be a 1-d array of flat indices, got shape {idx.shape}")
+        raise invalid("index", "a 1-d array of flat indices", f"shape {idx.shape}", shown=True)
     if idx.size and not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(f"index must hold integers, got dtype {idx.dtype}")
+        raise invalid("index", "integers (flat indices)", f"dtype {idx.dtype}", shown=True)
     idx = idx.astype(np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= N_IMAGES):
-        raise ValueError(f"flat index out of range: it must lie in 0..{N_IMAGES - 1}, got {idx.min()}..{idx.max()}")
+        raise invalid("index", f"in 0..{N_IMAGES - 1}", f"{idx.min()}..{idx.max()}",
+                      "a flat index out of range names no image", shown=True)
     return (idx[:, None] // LATENT_BASES) % LATENT_SIZES
 
 
@@ -258,8 +263,9 @@ def _render_chunk(c: np.ndarray, resolution: int) -> np.ndarray:
 
 
 def _check_resolution(resolution) -> int:
+    """``resolution`` as an int, the side of the rendered images."""
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or not 1 <= resolution <= 64:
-        raise ValueError(f"resolution must be an integer from 1 to 64 (64 is the original), got {resolution!r}")
+        raise invalid("resolution", "an integer from 1 to 64", resolution, "64 is the original")
     return int(resolution)
 
 
@@ -309,26 +315,30 @@ def render_all(chunk_size: int = 16384, *, resolution: int = 64) -> Iterator[tup
     images : ndarray of uint8, shape (m, resolution, resolution)
     """
     resolution = _check_resolution(resolution)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    chunk_size = check_int("chunk_size", chunk_size, low=1)
     for start in range(0, N_IMAGES, chunk_size):
         index = np.arange(start, min(start + chunk_size, N_IMAGES), dtype=np.int64)
         yield index, render(classes_of(index), resolution=resolution)
 
 
 def _labelled(images_u8: np.ndarray, classes: np.ndarray, name: str) -> LabelledImages:
-    import torch
-
+    """uint8 images ``(m, r, r)`` and latent classes ``(m, 6)`` as a LabelledImages (color dropped)."""
     images = torch.from_numpy(images_u8).to(torch.float32)[:, None]
     return LabelledImages(images, classes[:, 1:].astype(np.float64), FACTOR_NAMES, name)
 
 
 def _check_indices(indices) -> np.ndarray:
+    """``indices`` as int64 flat dSprites indices, shape ``(m,)``."""
     idx = np.asarray(indices)
     if idx.ndim != 1:
-        raise ValueError(f"indices must be a 1-d array of flat dSprites indices, got shape {idx.shape}")
+        raise invalid("indices", "a 1-d array of flat dSprites indices", f"shape {idx.shape}", shown=True)
     classes_of(idx)  # validates dtype and range
     return idx.astype(np.int64)
+
+
+def _both_n_and_indices() -> ValueError:
+    return invalid("indices", "None when n is given", "both n and indices",
+                   "give either n (a random subset) or indices, not both", shown=True)
 
 
 def make_dsprites(n: int | None = None, seed: int = 0, *, indices=None, resolution: int = 64) -> LabelledImages:
@@ -360,16 +370,14 @@ def make_dsprites(n: int | None = None, seed: int = 0, *, indices=None, resoluti
     resolution = _check_resolution(resolution)
     if indices is not None:
         if n is not None:
-            raise ValueError("give either n (a random subset) or indices, not both")
+            raise _both_n_and_indices()
         idx = _check_indices(indices)
     else:
         if n is None:
-            raise ValueError(
-                f"give n (a random subset) or indices; all {N_IMAGES:,} images as float32 would take "
-                "12 GB, so iterate over render_all() for the whole dataset"
-            )
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= N_IMAGES:
-            raise ValueError(f"n must be an integer from 0 to {N_IMAGES:,}, got {n!r}")
+            raise invalid("n", "an integer (a random subset) unless indices are given", None,
+                          f"all {N_IMAGES:,} images as float32 would take 12 GB, so iterate over render_all() "
+                          "for the whole dataset")
+        n = check_int("n", n, low=0, high=N_IMAGES)
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.choice(N_IMAGES, size=int(n), replace=False))
     classes = classes_of(idx)
@@ -404,24 +412,25 @@ def load_dsprites_npz(path, n: int | None = None, seed: int = 0, *, indices=None
     with np.load(path, allow_pickle=False, encoding="latin1") as z:
         missing = [k for k in ("imgs", "latents_classes") if k not in z.files]
         if missing:
-            raise ValueError(f"{path} is not a dSprites file: keys {missing} missing (found {sorted(z.files)})")
+            raise invalid(str(path), "a dSprites file with keys 'imgs' and 'latents_classes'",
+                          f"keys {sorted(z.files)}", f"keys {missing} missing", shown=True)
         imgs = z["imgs"]
         classes = z["latents_classes"]
     if imgs.ndim != 3 or imgs.shape[1:] != (64, 64):
-        raise ValueError(f"{path}: 'imgs' must have shape (n, 64, 64), got {imgs.shape}")
+        raise invalid(f"'imgs' in {path}", "of shape (n, 64, 64)", f"shape {imgs.shape}", shown=True)
     if classes.shape != (len(imgs), 6):
-        raise ValueError(f"{path}: 'latents_classes' must have shape ({len(imgs)}, 6), got {classes.shape}")
+        raise invalid(f"'latents_classes' in {path}", f"of shape ({len(imgs)}, 6)", f"shape {classes.shape}",
+                      shown=True)
     classes = _as_classes(classes)
     if indices is not None:
         if n is not None:
-            raise ValueError("give either n (a random subset) or indices, not both")
+            raise _both_n_and_indices()
         rows = np.asarray(indices)
         if rows.ndim != 1 or (rows.size and (not np.issubdtype(rows.dtype, np.integer)
                                               or rows.min() < 0 or rows.max() >= len(imgs))):
-            raise ValueError(f"indices must be 1-d integers in 0..{len(imgs) - 1}")
+            raise invalid("indices", f"1-d integers in 0..{len(imgs) - 1}", rows)
     elif n is not None:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= len(imgs):
-            raise ValueError(f"n must be an integer from 0 to {len(imgs)}, got {n!r}")
+        n = check_int("n", n, low=0, high=len(imgs))
         rows = np.sort(np.random.default_rng(seed).choice(len(imgs), size=int(n), replace=False))
     else:
         rows = np.arange(len(imgs))
@@ -446,10 +455,9 @@ def sample_factors(n: int, rng: np.random.Generator | int | None = None) -> np.n
     ndarray of int64, shape (n, 6)
         In the order of :data:`LATENT_NAMES` (color is always 0).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    n = check_int("n", n, low=0)
     rng = np.random.default_rng(rng)
-    return rng.integers(0, LATENT_SIZES, size=(int(n), 6)).astype(np.int64)
+    return rng.integers(0, LATENT_SIZES, size=(n, 6)).astype(np.int64)
 
 
 def fix_factor(classes, j, value=None, rng: np.random.Generator | int | None = None) -> np.ndarray:
@@ -476,20 +484,20 @@ def fix_factor(classes, j, value=None, rng: np.random.Generator | int | None = N
     c = _as_classes(classes).copy()
     if isinstance(j, str):
         if j not in LATENT_NAMES:
-            raise ValueError(f"unknown factor {j!r}; dSprites factors are {LATENT_NAMES}")
+            raise invalid("j", f"a factor index 0..5 or one of {LATENT_NAMES}", j, "unknown factor name")
         j = LATENT_NAMES.index(j)
     if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= j < 6:
-        raise ValueError(f"factor j must be 0..5 or one of {LATENT_NAMES}, got {j!r}")
+        raise invalid("j", f"a factor index 0..5 or one of {LATENT_NAMES}", j)
     if value is None:
         value = int(np.random.default_rng(rng).integers(LATENT_SIZES[j]))
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < LATENT_SIZES[j]:
-        raise ValueError(f"value for {LATENT_NAMES[j]!r} must be a class in 0..{LATENT_SIZES[j] - 1}, got {value!r}")
+        raise invalid(f"value for {LATENT_NAMES[j]!r}", f"a class in 0..{LATENT_SIZES[j] - 1}", value)
     c[:, j] = value
     return c
 
 
 class DSpritesGroundTruth:
-    """dSprites as a ground-truth dataset for :mod:`aecourse.disentanglement`.
+    """dSprites as a ground-truth dataset for the chapter-05 metrics (:mod:`aecourse.measure`).
 
     It follows disentanglement_lib's ``GroundTruthData`` protocol with the five
     factors that vary (``shape, scale, orientation, posX, posY``; the constant
@@ -528,7 +536,8 @@ class DSpritesGroundTruth:
         """float32 images ``(n, 1, resolution, resolution)`` for ``(n, 5)`` factor classes."""
         f = np.asarray(factors)
         if f.ndim != 2 or f.shape[1] != 5:
-            raise ValueError(f"factors must have shape (n, 5) in the order {self.factor_names}, got {f.shape}")
+            raise invalid("factors", f"of shape (n, 5) in the order {self.factor_names}", f"shape {f.shape}",
+                          shown=True)
         classes = np.concatenate([np.zeros((len(f), 1), dtype=np.int64), f.astype(np.int64)], axis=1)
         return render(classes, resolution=self.resolution)[:, None].astype(np.float32)
 
