@@ -8,8 +8,8 @@ inspect it without a display. Interactive views live in :mod:`aecourse.widgets`.
 module                      what it draws
 ==========================  =================================================================
 :mod:`.figures`             image grids, reconstructions, latent scatters, training curves
-                            (chapters 01-04)
-:mod:`.traversals`          decoded images, latent traversals and their grid (04, 06, 07);
+                            (every chapter)
+:mod:`.traversals`          decoded images, latent traversals and their grid (04, 06);
                             also :func:`decode_function`, :func:`model_device` and the latent
                             checks the widgets and :mod:`aecourse.interventions` share
 :mod:`.heatmaps`            annotated matrices, response matrices and response maps (05, 06)

@@ -18,7 +18,7 @@ from .figures import finish
 __all__ = ["heatmap", "response_heatmap", "response_map_figure"]
 
 
-# --------------------------------------------------------------------------- matrices as tables (05-measure, 06-interventions)
+# --------------------------------------------------------------------------- matrices as tables (05, 06)
 def _numpy_matrix(matrix, name: str) -> np.ndarray:
     matrix = as_array(matrix, name, finite=False)
     if matrix.ndim != 2 or matrix.size == 0:

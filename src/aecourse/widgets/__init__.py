@@ -12,7 +12,7 @@ widget (module)                           what it shows
 (:mod:`.activation_table`, 02, 03)        pick a unit, see the inputs that make it fire most
                                           and the feature it writes
 :func:`latent_traversal`                  one slider per latent, the decoded image (and,
-(:mod:`.traversal`, 04, 07)               optionally, its thickness and slant) updating live
+(:mod:`.traversal`, 04)                   optionally, its thickness and slant) updating live
 :func:`intervention_explorer`             set one latent to a value (an intervention) and see
 (:mod:`.explorer`, 06)                    the decoded image and how much every latent responds,
                                           ``|R(z_int) - R(z0)|`` with ``R(z) = encode(decode(z))``

@@ -1,4 +1,4 @@
-"""The sparse activation table (chapters 02-sparse and 03-features): which units an input turns on, and what turns a unit on.
+"""The sparse activation table (02-sparse, 03-features): which units an input turns on, what turns a unit on.
 
 What it shows: on the left, the chosen input (its picture for image inputs) and its
 units listed strongest first with bars, the near-zero ones faded, so you see how few
@@ -252,7 +252,7 @@ def sparse_activation_table(model, inputs, *, names=None, images=None, unit_name
     Parameters
     ----------
     model : autoencoder with ``encode`` and ``decode``
-        A :class:`~aecourse.models.SparseAutoencoder` (its ``dictionary`` gives
+        A :class:`~aecourse.sae.SparseAutoencoder` (its ``dictionary`` gives
         the features) or any course model (the feature of unit j is then
         ``decode(e_j) - decode(0)``).
     inputs : Tensor (n, *in_shape), or a dataset

@@ -56,7 +56,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 def picture(margin: str = "4px 0") -> widgets.Image:
-    """An empty PNG Image widget; its default has no side margins (shrunk to max-width 100%, margins would stick out)."""
+    """An empty PNG Image widget, by default without side margins (shrunk to max-width 100%, they would stick out)."""
     return widgets.Image(format="png", layout=widgets.Layout(margin=margin))
 
 

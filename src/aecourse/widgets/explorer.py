@@ -34,7 +34,8 @@ from matplotlib.figure import Figure
 from ..contracts import Autoencoder, check_number, require
 from ..interventions import latent_response
 from ..viz import decode_images, latent_index, latent_names, single_code
-from .common import control_row, default_latent_dim, picture, place_slider, png_bytes, show_png, slider_settings, stepper
+from .common import (control_row, default_latent_dim, picture, place_slider, png_bytes, show_png, slider_settings,
+                     stepper)
 
 __all__ = ["InterventionExplorer", "intervention_explorer", "HIGHLIGHT_COLOUR", "OTHER_COLOUR"]
 

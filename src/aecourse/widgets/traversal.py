@@ -1,4 +1,4 @@
-"""The live latent traversal (chapters 04-disentangle and 07-wherewhat): one slider per latent, the decoded image updating as you move them.
+"""The live latent traversal (chapter 04-disentangle): one slider per latent, the decoded image following them.
 
 What it shows: the image decoded from the current code, with the code itself under it
 and, given ``measures`` (e.g. :func:`aecourse.morphometry.measure`), numbers such as the
