@@ -8,7 +8,7 @@ import torch
 from matplotlib.figure import Figure
 
 from aecourse import metrics
-from aecourse.figures_sparse import (activation_heatmap, feature_grid, plot_feature_matrix, plot_log_density,
+from aecourse.viz.sparse import (activation_heatmap, feature_grid, plot_feature_matrix, plot_log_density,
                                      plot_sparsity_tradeoff)
 from aecourse.models import SparseAutoencoder
 

@@ -135,7 +135,7 @@ def test_latent_response_restores_training_mode_and_reads_tuple_means():
 
 def test_latent_response_rejects_bad_codes():
     model = tiny_vae()
-    with pytest.raises(ValueError, match="has 3 latents per row but the model has latent_dim=4"):
+    with pytest.raises(ValueError, match=r"shape \(n, 4\) \(the model's latent_dim\), got 3 latents per row"):
         iv.latent_response(model, torch.zeros(5, 3))
     with pytest.raises(ValueError, match=r"shape \(n, 4\).*z\[None\]"):
         iv.latent_response(model, torch.zeros(4))
@@ -237,13 +237,13 @@ def test_response_matrix_rejects_bad_arguments():
         iv.response_matrix(Identity())
     with pytest.raises(ValueError, match="'posterior'.*or 'prior'"):
         iv.response_matrix(Identity(), torch.zeros(4, 3), source="aggregate")
-    with pytest.raises(ValueError, match="has 2 latents per row but the model has latent_dim=3"):
+    with pytest.raises(ValueError, match=r"shape \(n, 3\) \(the model's latent_dim\), got 2 latents per row"):
         iv.response_matrix(Identity(), torch.zeros(4, 2))
-    with pytest.raises(ValueError, match="values must have the shape of z"):
+    with pytest.raises(ValueError, match="values must be of the shape of z"):
         iv.response_matrix_from(lambda c: c, torch.zeros(4, 3), torch.zeros(4, 2))
-    with pytest.raises(ValueError, match="response_fn must map codes"):
+    with pytest.raises(ValueError, match="response_fn must be a function mapping codes"):
         iv.response_matrix_from(lambda c: c[:, :2], torch.zeros(4, 3), torch.zeros(4, 3))
-    with pytest.raises(ValueError, match="num_samples must be a positive integer"):
+    with pytest.raises(ValueError, match="num_samples must be an integer >= 1"):
         iv.response_matrix(Identity(), source="prior", num_samples=0)
     with pytest.raises(TypeError, match="GroundTruthData.*lacks factor_sizes"):
         iv.conditioned_response_matrix(Identity(), np.zeros((3, 3)))
@@ -502,7 +502,7 @@ def test_explorer_rejects_bad_arguments():
         intervention_explorer(lambda z: z, np.zeros(4))
     with pytest.raises(ValueError, match="span"):
         intervention_explorer(SquareIdentity(), span=(1, -1))
-    with pytest.raises(ValueError, match="names has 2 entries"):
+    with pytest.raises(ValueError, match=r"names must be one name per latent \(4\), got 2 entries"):
         intervention_explorer(SquareIdentity(), names=["a", "b"])
 
 
@@ -516,7 +516,7 @@ def test_response_heatmap_returns_a_labelled_figure():
     assert sum(t.get_text() == "0.80" for t in ax.texts) == 3
     fig = response_heatmap(torch.rand(5, 3), row_names=list("abcde"), row_label="factor traversed", annotate=False)
     assert fig.axes[0].get_ylabel() == "factor traversed" and not fig.axes[0].texts
-    with pytest.raises(ValueError, match="row_names has 2 entries"):
+    with pytest.raises(ValueError, match="row_names must be one name per row, got 2 entries for 3 rows"):
         response_heatmap(np.ones((3, 3)), row_names=["a", "b"])
 
 

@@ -123,7 +123,7 @@ def test_names_label_the_sliders_and_are_validated(model):
     w = latent_traversal(model, names=["brightness", "nothing"])
     assert [s.description for s in w.sliders] == ["brightness", "nothing"]
     np.testing.assert_array_equal(w.z, [0.0, 0.0])  # default base code: zeros, sized by model.latent_dim
-    with pytest.raises(ValueError, match="names has 3 entries but the code has 2 latents"):
+    with pytest.raises(ValueError, match=r"names must be one name per latent \(2\), got 3 entries"):
         latent_traversal(model, names=["a", "b", "c"])
     with pytest.raises(TypeError, match="one per latent"):
         latent_traversal(model, names="ab")
@@ -195,7 +195,7 @@ def test_encode_mean_is_preferred_and_a_vae_works():
     with torch.no_grad():
         np.testing.assert_allclose(w.codes, vae.posterior(x)[0].numpy(), rtol=1e-5, atol=1e-6)
     assert w.decoded().shape == (8, 8) and len(w.sliders) == 3
-    with pytest.raises(ValueError, match="z0 has 2 latents but the model encodes inputs to 3"):
+    with pytest.raises(ValueError, match="z0 must be a code of the 3 latents the model encodes inputs to, got 2 latents"):
         latent_traversal(vae, np.zeros(2), inputs=x)
 
 
@@ -282,7 +282,7 @@ def test_traversal_grid_validates(model):
         traversal_grid(model, [0.0, 0.0], dims=[])
     with pytest.raises(ValueError, match="dim must be"):
         traversal_grid(model, [0.0, 0.0], dims=[0, 5])
-    with pytest.raises(ValueError, match="names has 1 entries"):
+    with pytest.raises(ValueError, match=r"names must be one name per latent \(2\), got 1 entries"):
         traversal_grid(model, [0.0, 0.0], names=["a"])
 
 

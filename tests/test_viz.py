@@ -74,7 +74,7 @@ def test_heatmap_annotates_above_a_threshold_outlines_cells_and_writes_given_tex
     boxes = sorted((p.get_x() + 0.5, p.get_y() + 0.5) for p in ax.patches)
     assert boxes == [(0.0, 0.0), (1.0, 1.0)]  # (col, row) of each column's maximum
 
-    for bad, match in [({"text": np.ones(3)}, "text has shape"), ({"outline": np.ones((3, 3))}, "outline has shape"),
+    for bad, match in [({"text": np.ones(3)}, "text must be one entry per cell"), ({"outline": np.ones((3, 3))}, "outline must be one entry per cell"),
                        ({"vmin": 1.0, "vmax": 1.0}, "must be above vmin")]:
         with pytest.raises(ValueError, match=match):
             heatmap(share, **bad)

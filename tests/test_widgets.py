@@ -152,7 +152,7 @@ def test_png_bytes_round_trip():
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(names=["a", "b"]), "one name per input"),
-    (dict(unit_names=["x"]), "unit_names has 1 entries but the model has 5 units"),
+    (dict(unit_names=["x"]), r"unit_names must be one name per unit \(the model has 5 units\), got 1 entries"),
     (dict(images=np.zeros((2, 4, 4))), "one per input"),
     (dict(top_k=0), "top_k must be an integer >= 1"),
     (dict(dim_below=2), "dim_below"),

@@ -14,8 +14,12 @@ The library is the course's appendix, one module per idea:
 * :mod:`aecourse.disentanglement` supervised disentanglement metrics (MIG, FactorVAE, beta-VAE, DCI, SAP, modularity)
 * :mod:`aecourse.morphometry` Morpho-MNIST stroke thickness, slant, length and area of (decoded) digits
 * :mod:`aecourse.zoo`     small pretrained VAEs with sha256, retrained by ``aecourse zoo train``
-* :mod:`aecourse.viz`     figures (:mod:`aecourse.figures_sparse` for the sparse chapters)
-* :mod:`aecourse.widgets` ipywidgets: the sparse activation table, the live latent traversal
+* :mod:`aecourse.viz`     figures: ``figures`` (grids, reconstructions, scatters, curves), ``traversals``
+  (decode_images, traversal grids; decode_function, model_device), ``heatmaps`` (matrices, response
+  maps), ``sparse`` (the sparse chapters' figures)
+* :mod:`aecourse.widgets` ipywidgets, one file each: ``activation_table`` (the sparse activation table),
+  ``traversal`` (the live latent traversal), ``explorer`` (the intervention explorer); ``common``
+* :mod:`aecourse.interventions` chapter 06's interventional assays (latent responses, response matrices and maps)
 * :mod:`aecourse.checks`  the public checks behind every exercise
 * :mod:`aecourse.env`     the environment report
 * :mod:`aecourse.release`, :mod:`aecourse.grading`, :mod:`aecourse.cli`  course tooling (nbgrader)

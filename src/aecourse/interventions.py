@@ -52,8 +52,9 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from . import viz as _viz
+from .contracts import Autoencoder, as_array, as_codes, check_int, check_number, invalid, require
 from .progress import progress_bar
+from .viz import latent_index, model_device, single_code
 
 __all__ = [
     "latent_response",
@@ -78,10 +79,7 @@ SOURCES = ("posterior", "prior")
 
 # --------------------------------------------------------------------------- running a model
 def _check_model(model) -> None:
-    for name in ("encode", "decode"):
-        if not callable(getattr(model, name, None)):
-            raise TypeError(f"model must have encode(x) and decode(z) methods (an aecourse autoencoder); "
-                            f"{type(model).__name__} has no {name}()")
+    require(model, Autoencoder, fix="the assays decode codes and encode the images again")
 
 
 def _latent_dim(model) -> int | None:
@@ -93,38 +91,14 @@ def _latent_dim(model) -> int | None:
     return None
 
 
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _check_data(data) -> None:
     members = ("factor_sizes", "sample_factors", "sample_observations_from_factors")
     missing = [m for m in members if not hasattr(data, m)]
     if missing:
-        raise TypeError(f"data must be a GroundTruthData (see aecourse.disentanglement) with {', '.join(members)}; "
-                        f"{type(data).__name__} lacks {', '.join(missing)}. For dSprites use "
-                        "aecourse.dsprites.DSpritesGroundTruth(resolution) at the model's resolution")
-
-
-def _as_codes(z, name: str = "z", latent_dim: int | None = None) -> torch.Tensor:
-    """``z`` as a float tensor (n, d), checked against ``latent_dim`` when known."""
-    if not isinstance(z, torch.Tensor):
-        try:
-            z = torch.as_tensor(np.asarray(z, dtype=np.float32))
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(z).__name__}") from None
-    if not z.is_floating_point():
-        z = z.float()
-    if z.dim() != 2:
-        width = latent_dim if latent_dim is not None else "d"
-        raise ValueError(f"{name} must be a batch of codes of shape (n, {width}), got shape {tuple(z.shape)}; "
-                         f"a single code becomes a batch of one with {name}[None]")
-    if latent_dim is not None and z.shape[1] != latent_dim:
-        raise ValueError(f"{name} has {z.shape[1]} latents per row but the model has latent_dim={latent_dim}; "
-                         f"pass codes of shape (n, {latent_dim})")
-    return z
+        raise invalid("data", f"a GroundTruthData (see aecourse.measure) with {', '.join(members)}",
+                      f"{type(data).__name__}, which lacks {', '.join(missing)}",
+                      "for dSprites use aecourse.data.dsprites.DSpritesGroundTruth(resolution) at the model's "
+                      "resolution", error=TypeError, shown=True)
 
 
 @contextmanager
@@ -165,16 +139,16 @@ def posterior_means(model, images, *, batch_size: int = 1024) -> torch.Tensor:
     Tensor, shape (n, d), float32 on the CPU
     """
     _check_model(model)
-    batch_size = _check_count("batch_size", batch_size)
+    batch_size = check_int("batch_size", batch_size, low=1)
     x = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images, dtype=np.float32))
-    device = _viz._model_device(model)
+    device = model_device(model)
     with _evaluating(model):
         parts = [_mean(model.encode(x[i:i + batch_size].to(device))).cpu().float()
                  for i in range(0, len(x), batch_size)]
     z = torch.cat(parts) if parts else torch.zeros(0, _latent_dim(model) or 0)
     if z.dim() != 2 or len(z) != len(x):
-        raise ValueError(f"model.encode should return codes (n, latent_dim), got shape {tuple(z.shape)} "
-                         f"for {len(x)} images")
+        raise invalid("model.encode(x)", "codes (n, latent_dim)", f"shape {tuple(z.shape)} for {len(x)} images",
+                      shown=True)
     return z
 
 
@@ -202,16 +176,16 @@ def latent_response(model, z, *, batch_size: int = 1024) -> torch.Tensor:
     Tensor, shape (n, d), float32 on the CPU
     """
     _check_model(model)
-    batch_size = _check_count("batch_size", batch_size)
-    z = _as_codes(z, "z", _latent_dim(model))
-    device = _viz._model_device(model)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    z = as_codes(z, "z", latent_dim=_latent_dim(model))
+    device = model_device(model)
     with _evaluating(model):
         parts = [_mean(model.encode(model.decode(z[i:i + batch_size].to(device)))).cpu().float()
                  for i in range(0, len(z), batch_size)]
     out = torch.cat(parts) if parts else torch.zeros(0, z.shape[1])
     if out.shape != z.shape:
-        raise ValueError(f"encode(decode(z)) returned shape {tuple(out.shape)} for codes of shape "
-                         f"{tuple(z.shape)}; the encoder must map images back to codes (n, d)")
+        raise invalid("encode(decode(z))", f"codes of the shape of z, {tuple(z.shape)}", f"shape {tuple(out.shape)}",
+                      "the encoder must map images back to codes (n, d)", shown=True)
     return out
 
 
@@ -235,12 +209,12 @@ def intervene(z, dim: int, values) -> torch.Tensor:
         ``Autoencoder.intervene`` also shuffles the values; here the caller
         chooses them (see :func:`sample_interventions`).
     """
-    z = _as_codes(z)
-    dim = _viz._check_dim(dim, z.shape[1])
+    z = as_codes(z)
+    dim = latent_index(dim, z.shape[1])
     values = torch.as_tensor(values, dtype=z.dtype, device=z.device)
     if values.dim() > 1 or (values.dim() == 1 and len(values) != len(z)):
-        raise ValueError(f"values must be one number or one per row, shape ({len(z)},); got shape "
-                         f"{tuple(values.shape)}")
+        raise invalid("values", f"one number or one per row, shape ({len(z)},)", f"shape {tuple(values.shape)}",
+                      shown=True)
     out = z.clone()  # the caller's codes stay as they were
     out[:, dim] = values
     return out
@@ -252,13 +226,14 @@ def _generator(generator) -> torch.Generator | None:
         return generator
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         return torch.Generator().manual_seed(int(generator))
-    raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
+    raise invalid("generator", "a torch.Generator, an int seed or None", type(generator).__name__, error=TypeError,
+                  shown=True)
 
 
 def _check_source(source) -> str:
     if source not in SOURCES:
-        raise ValueError(f"source must be 'posterior' (values taken from other codes: the aggregate posterior) "
-                         f"or 'prior' (values from N(0, 1)), got {source!r}")
+        raise invalid("source", "'posterior' (values taken from other codes: the aggregate posterior) "
+                      "or 'prior' (values from N(0, 1))", source)
     return source
 
 
@@ -303,11 +278,11 @@ def sample_interventions(codes, num_samples: int, *, source: str = "posterior",
     would have been no intervention at all).
     """
     source = _check_source(source)
-    codes = _as_codes(codes, "codes")
-    num_samples = _check_count("num_samples", num_samples)
+    codes = as_codes(codes, "codes")
+    num_samples = check_int("num_samples", num_samples, low=1)
     n, d = codes.shape
     if n == 0:
-        raise ValueError("codes is empty; pass the posterior means of at least two images")
+        raise invalid("codes", "the posterior means of at least two images", "an empty batch", shown=True)
     gen = _generator(generator)
     if num_samples <= n:
         rows = torch.randperm(n, generator=gen)[:num_samples]
@@ -317,8 +292,8 @@ def sample_interventions(codes, num_samples: int, *, source: str = "posterior",
     if source == "prior":
         return z, torch.randn(num_samples, d, generator=gen, dtype=codes.dtype)
     if n < 2:
-        raise ValueError("source='posterior' takes each intervention value from a different code, so codes "
-                         "needs at least 2 rows")
+        raise invalid("codes", "at least 2 rows for source='posterior'", f"{n} row",
+                      "it takes each intervention value from a different code", shown=True)
     # A shift of 1..n-1 (mod n) lands on any row but the base row, uniformly.
     shift = torch.randint(n - 1, (num_samples, d), generator=gen) + 1
     other = (rows[:, None] + shift) % n
@@ -337,8 +312,8 @@ def _response_matrices(response_fn, z: torch.Tensor, values: torch.Tensor) -> to
     moved = [intervene(flat, j, values[..., j].reshape(-1)) for j in range(d)]
     out = torch.as_tensor(response_fn(torch.cat([flat, *moved])))
     if tuple(out.shape) != ((d + 1) * t * n, d):
-        raise ValueError(f"response_fn must map codes (m, {d}) to responses (m, {d}); it returned shape "
-                         f"{tuple(out.shape)} for {(d + 1) * t * n} codes")
+        raise invalid("response_fn", f"a function mapping codes (m, {d}) to responses (m, {d})",
+                      f"one that returned shape {tuple(out.shape)} for {(d + 1) * t * n} codes", shown=True)
     out = out.detach().cpu().double()  # float64: squares of small differences lose nothing
     base = out[:t * n].view(1, t, n, d)
     responses = out[t * n:].view(d, t, n, d)  # intervened latent j, set, sample, responding latent
@@ -381,22 +356,24 @@ def response_matrix_from(response_fn, z, values) -> np.ndarray:
     intervened on latent 0, 1, ...), which gives the same numbers as calling
     it per row for any function that treats rows independently.
     """
-    z = _as_codes(z, "z")
-    values = _as_codes(values, "values")
+    z = as_codes(z, "z")
+    values = as_codes(values, "values")
     if values.shape != z.shape:
-        raise ValueError(f"values must have the shape of z, {tuple(z.shape)} (one value per sample and latent), "
-                         f"got {tuple(values.shape)}")
+        raise invalid("values", f"of the shape of z, {tuple(z.shape)} (one value per sample and latent)",
+                      f"shape {tuple(values.shape)}", shown=True)
     if len(z) == 0:
-        raise ValueError("z is empty; pass at least one base code")
+        raise invalid("z", "at least one base code", "an empty batch", shown=True)
     if not callable(response_fn):
-        raise TypeError(f"response_fn must be a function codes -> responses, got {type(response_fn).__name__}")
+        raise invalid("response_fn", "a function codes -> responses", type(response_fn).__name__, error=TypeError,
+                      shown=True)
     return _response_matrices(response_fn, z[None], values[None])[0].numpy()
 
 
 def _prior_codes(model, num_samples: int, gen) -> tuple[torch.Tensor, torch.Tensor]:
     d = _latent_dim(model)
     if d is None:
-        raise ValueError(f"cannot tell the latent size of {type(model).__name__}; pass codes (n, d) to draw from")
+        raise invalid("model", "a model that says its latent size (model.latent_dim)", type(model).__name__,
+                      "cannot tell the latent size: pass codes (n, d) to draw from", shown=True)
     return torch.randn(num_samples, d, generator=gen), torch.randn(num_samples, d, generator=gen)
 
 
@@ -433,16 +410,16 @@ def response_matrix(model, codes=None, *, num_samples: int = 256, source: str = 
     """
     _check_model(model)
     source = _check_source(source)
-    num_samples = _check_count("num_samples", num_samples)
+    num_samples = check_int("num_samples", num_samples, low=1)
     gen = _generator(seed)
     if codes is None:
         if source == "posterior":
-            raise ValueError("source='posterior' takes base codes and intervention values from the aggregate "
-                             "posterior, so it needs codes: pass codes=posterior_means(model, images), "
-                             "or use source='prior'")
+            raise invalid("codes", "posterior means for source='posterior'", "None",
+                          "it takes base codes and intervention values from the aggregate posterior, so it needs "
+                          "codes: pass codes=posterior_means(model, images), or use source='prior'", shown=True)
         z, values = _prior_codes(model, num_samples, gen)
     else:
-        codes = _as_codes(codes, "codes", _latent_dim(model))
+        codes = as_codes(codes, "codes", latent_dim=_latent_dim(model))
         z, values = sample_interventions(codes, num_samples, source=source, generator=gen)
     return response_matrix_from(lambda c: latent_response(model, c, batch_size=batch_size), z, values)
 
@@ -485,8 +462,8 @@ def conditioned_response_matrix(model, data, *, num_traversals: int = 50, batch_
     data : GroundTruthData
         ``factor_sizes``, ``sample_factors(n, rng)`` and
         ``sample_observations_from_factors(factors, rng)`` (see
-        :mod:`aecourse.disentanglement`), e.g.
-        :class:`~aecourse.dsprites.DSpritesGroundTruth` at the model's resolution.
+        :mod:`aecourse.measure`), e.g.
+        :class:`~aecourse.data.dsprites.DSpritesGroundTruth` at the model's resolution.
     num_traversals : int
         Traversals per factor (official default 50; "at least 10").
     batch_size : int
@@ -509,8 +486,8 @@ def conditioned_response_matrix(model, data, *, num_traversals: int = 50, batch_
     """
     _check_model(model)
     _check_data(data)
-    num_traversals = _check_count("num_traversals", num_traversals)
-    batch_size = _check_count("batch_size", batch_size)
+    num_traversals = check_int("num_traversals", num_traversals, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
     sizes = [int(s) for s in data.factor_sizes]
@@ -548,15 +525,13 @@ def causal_disentanglement_score(cond) -> float:
     float in [1/num_factors, 1]; 0.0 for an all-zero matrix (no latent
     responds to anything), where the official code divides by zero.
     """
-    if isinstance(cond, torch.Tensor):
-        cond = cond.detach().cpu().numpy()
-    cond = np.asarray(cond, dtype=np.float64)
+    cond = as_array(cond, "cond", finite=False)
     if cond.ndim != 2 or cond.size == 0:
-        raise ValueError(f"cond must be a conditioned response matrix of shape (num_factors, latent_dim), "
-                         f"got shape {cond.shape}")
+        raise invalid("cond", "a conditioned response matrix of shape (num_factors, latent_dim)",
+                      f"shape {cond.shape}", shown=True)
     if not np.isfinite(cond).all() or (cond < 0).any():
-        raise ValueError("cond must hold finite, non-negative responses (root-mean-square changes); "
-                         "compute it with conditioned_response_matrix")
+        raise invalid("cond", "finite, non-negative responses (root-mean-square changes)",
+                      "negative or non-finite values", "compute it with conditioned_response_matrix", shown=True)
     total = cond.sum()
     if total == 0:
         return 0.0
@@ -567,7 +542,7 @@ def active_latents(codes, threshold: float = 0.05) -> np.ndarray:
     """Which latents vary across the data: standard deviation of the codes >= ``threshold``.
 
     The rule (and default threshold) FactorVAE's score uses to prune
-    collapsed latents (:func:`aecourse.disentanglement.factor_vae_score`).
+    collapsed latents (:func:`aecourse.measure.factor_vae_score`).
     A collapsed VAE latent sits at the prior mean for every image; its
     response-matrix row and column are near 0.
 
@@ -580,9 +555,9 @@ def active_latents(codes, threshold: float = 0.05) -> np.ndarray:
     -------
     ndarray of bool, shape (d,)
     """
-    codes = _as_codes(codes, "codes")
+    codes = as_codes(codes, "codes")
     if len(codes) < 2:
-        raise ValueError("codes needs at least 2 rows to measure how each latent varies")
+        raise invalid("codes", "at least 2 rows to measure how each latent varies", f"{len(codes)} row", shown=True)
     return (codes.double().std(dim=0) >= threshold).numpy()
 
 
@@ -591,10 +566,10 @@ def _check_pair(dims, d: int) -> tuple[int, int]:
     try:
         a, b = dims
     except (TypeError, ValueError):
-        raise ValueError(f"dims must be a pair of latent indices (a, b), got {dims!r}") from None
-    a, b = _viz._check_dim(a, d), _viz._check_dim(b, d)
+        raise invalid("dims", "a pair of latent indices (a, b)", dims) from None
+    a, b = latent_index(a, d, "dims[0]"), latent_index(b, d, "dims[1]")
     if a == b:
-        raise ValueError(f"dims must be two different latents, got ({a}, {b})")
+        raise invalid("dims", "two different latents", (a, b))
     return a, b
 
 
@@ -621,16 +596,11 @@ def latent_grid(base, dims, *, span: float = 2.0, n: int = 32) -> torch.Tensor:
         latent ``dims[1] = values[b]``, where ``values = linspace(-span,
         span, n)``: the first grid axis runs along ``dims[0]``.
     """
-    base = _viz._as_codes(base, "base")  # (1, d) float32, finite
-    if len(base) != 1:
-        raise ValueError(f"base must be a single code (d,), got {len(base)} codes")
-    base = torch.from_numpy(base)
-    a, b = _check_pair(dims, base.shape[1])
-    if not np.isfinite(span) or span <= 0:
-        raise ValueError(f"span must be a positive number (the grid covers [-span, span]), got {span!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n must be an integer >= 2 (grid points per side), got {n!r}")
-    values = torch.linspace(-float(span), float(span), int(n))
+    base = torch.from_numpy(single_code(base, "base"))  # (d,) float32, finite
+    a, b = _check_pair(dims, len(base))
+    span = check_number("span", span, low=0, low_open=True, fix="the grid covers [-span, span]")
+    n = check_int("n", n, low=2, fix="grid points per side")
+    values = torch.linspace(-span, span, n)
     grid = base.reshape(1, 1, -1).repeat(n, n, 1)
     grid[:, :, a] = values[:, None]
     grid[:, :, b] = values[None, :]
@@ -638,18 +608,15 @@ def latent_grid(base, dims, *, span: float = 2.0, n: int = 32) -> torch.Tensor:
 
 
 def _as_field(field) -> np.ndarray:
-    if isinstance(field, torch.Tensor):
-        field = field.detach().cpu().numpy()
-    field = np.asarray(field, dtype=np.float64)
+    field = as_array(field, "field", finite=False)
     if field.ndim != 3 or field.shape[2] != 2 or min(field.shape[:2]) < 2:
-        raise ValueError(f"field must be a grid of 2-D vectors of shape (n, m, 2) with n, m >= 2, got {field.shape}")
+        raise invalid("field", "a grid of 2-D vectors of shape (n, m, 2) with n, m >= 2", f"shape {field.shape}",
+                      shown=True)
     return field
 
 
 def _check_spacing(spacing) -> float:
-    if not np.isfinite(spacing) or spacing <= 0:
-        raise ValueError(f"spacing must be the positive distance between grid points, got {spacing!r}")
-    return float(spacing)
+    return check_number("spacing", spacing, low=0, low_open=True, fix="the distance between grid points")
 
 
 def divergence_2d(field, spacing: float = 1.0) -> np.ndarray:
@@ -747,7 +714,8 @@ def response_map(model, base, dims, *, span: float = 2.0, n: int = 32, batch_siz
     d = _latent_dim(model)
     grid = latent_grid(base, dims, span=span, n=n)
     if d is not None and grid.shape[-1] != d:
-        raise ValueError(f"base has {grid.shape[-1]} latents but the model has latent_dim={d}")
+        raise invalid("base", f"a code of the model's latent_dim={d} latents", f"{grid.shape[-1]} latents",
+                      shown=True)
     a, b = _check_pair(dims, grid.shape[-1])
     flat = grid.reshape(n * n, -1)
     field = (latent_response(model, flat, batch_size=batch_size) - flat)[:, [a, b]].reshape(n, n, 2)

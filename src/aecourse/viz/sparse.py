@@ -1,6 +1,6 @@
 """Static figures for the sparse chapters (02-sparse, 03-features).
 
-Like :mod:`aecourse.viz`, every function returns a matplotlib ``Figure`` and
+Like the rest of :mod:`aecourse.viz`, every function returns a matplotlib ``Figure`` and
 closes it in pyplot, so a cell that ends with the call shows it once and
 tests can inspect it. The numbers behind each figure come from
 :mod:`aecourse.metrics`; interactive views live in :mod:`aecourse.widgets`.
@@ -18,23 +18,12 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
-from . import metrics
-from .viz import image_grid
+from .. import metrics
+from ..contracts import as_array, invalid
+from .figures import finish, image_grid
 
 __all__ = ["activation_heatmap", "feature_grid", "plot_log_density", "plot_sparsity_tradeoff", "plot_feature_matrix"]
-
-
-def _finish(fig):
-    plt.close(fig)  # the returned figure is displayed by the notebook, once
-    return fig
-
-
-def _numpy(a, name: str) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
-        a = a.detach().cpu().double().numpy()
-    return np.asarray(a, dtype=float)
 
 
 def activation_heatmap(z, row_names: Sequence[str] | None = None, unit_names: Sequence[str] | None = None, *,
@@ -50,14 +39,13 @@ def activation_heatmap(z, row_names: Sequence[str] | None = None, unit_names: Se
     annotate : bool, optional
         Write each value in its cell; default when the table is small (<= 200 cells).
     """
-    z = _numpy(z, "z")
-    if z.ndim != 2:
-        raise ValueError(f"z must be codes of shape (n, latent_dim), got {z.shape}")
+    z = as_array(z, "z", ndim=2, finite=False, fix="codes of shape (n, latent_dim)")
     n, m = z.shape
     row_names = list(row_names) if row_names is not None else [f"input {i}" for i in range(n)]
     unit_names = list(unit_names) if unit_names is not None else [f"Lat{j + 1}" for j in range(m)]
     if len(row_names) != n or len(unit_names) != m:
-        raise ValueError(f"need {n} row names and {m} unit names, got {len(row_names)} and {len(unit_names)}")
+        raise invalid("row_names and unit_names", f"one name per input and per unit ({n} row names and {m} unit names)",
+                      f"{len(row_names)} and {len(unit_names)}", shown=True)
     annotate = n * m <= 200 if annotate is None else annotate
     fig, ax = plt.subplots(figsize=(min(1.0 + 0.7 * m, 14), min(0.8 + 0.45 * n, 10)))
     top = max(float(np.abs(z).max()), 1e-12)
@@ -72,7 +60,7 @@ def activation_heatmap(z, row_names: Sequence[str] | None = None, unit_names: Se
                         color="white" if z[i, j] > 0.6 * top else "black")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _finish(fig)
+    return finish(fig)
 
 
 def feature_grid(features, shape: tuple[int, int] = (28, 28), n: int = 64, *, order=None, titles=None,
@@ -88,9 +76,10 @@ def feature_grid(features, shape: tuple[int, int] = (28, 28), n: int = 64, *, or
     """
     if hasattr(features, "dictionary"):
         features = features.dictionary
-    f = _numpy(features, "features")
+    f = as_array(features, "features", finite=False)
     if f.ndim != 2 or f.shape[1] != shape[0] * shape[1]:
-        raise ValueError(f"features must be (latent_dim, {shape[0] * shape[1]}) for shape {shape}, got {f.shape}")
+        raise invalid("features", f"(latent_dim, {shape[0] * shape[1]}) for shape {shape}", f"shape {f.shape}",
+                      shown=True)
     idx = np.arange(len(f)) if order is None else np.asarray(order, dtype=int)
     f = f[idx[:n]]
     f = f / np.maximum(np.abs(f).max(axis=1, keepdims=True), 1e-12)  # each feature on its own scale
@@ -117,7 +106,7 @@ def plot_log_density(z=None, *, frequency=None, bins: int = 30, low: float = -5.
     ax.set_title("feature density", fontsize=10)
     if own:
         fig.tight_layout()
-        return _finish(fig)
+        return finish(fig)
     return fig
 
 
@@ -131,10 +120,11 @@ def plot_sparsity_tradeoff(results: Sequence[Mapping[str, float]], x: str = "l1_
     the variance unexplained climbs.
     """
     if not results:
-        raise ValueError("results is empty; pass one dict per run of the sweep")
+        raise invalid("results", "one dict per run of the sweep", "an empty list", shown=True)
     missing = [k for k in (x, *keys) if any(k not in r for r in results)]
     if missing:
-        raise ValueError(f"every result needs the keys {[x, *keys]}; missing {sorted(set(missing))}")
+        raise invalid("results", f"dicts with the keys {[x, *keys]}", f"some missing {sorted(set(missing))}",
+                      shown=True)
     rows = sorted(results, key=lambda r: r[x])
     xs = np.array([r[x] for r in rows], dtype=float)
     labels = {"l0": "L0 (active units per input)", "dead_fraction": "dead fraction",
@@ -147,7 +137,7 @@ def plot_sparsity_tradeoff(results: Sequence[Mapping[str, float]], x: str = "l1_
         ax.set_xlabel(x)
         ax.set_title(labels.get(key, key), fontsize=9)
     fig.tight_layout()
-    return _finish(fig)
+    return finish(fig)
 
 
 def plot_feature_matrix(matrix, order=None, *, cmap: str = "RdBu_r", xlabel: str = "true feature",
@@ -162,17 +152,16 @@ def plot_feature_matrix(matrix, order=None, *, cmap: str = "RdBu_r", xlabel: str
     order : optional row order, e.g. ``matched_cosines(learned, true).order``:
         each true feature's matched latent then sits on the diagonal.
     """
-    mat = _numpy(matrix, "matrix")
-    if mat.ndim != 2:
-        raise ValueError(f"matrix must be (latent_dim, n_true), got {mat.shape}")
+    mat = as_array(matrix, "matrix", ndim=2, finite=False, fix="a (latent_dim, n_true) table")
     if order is not None:
         order = np.asarray(order, dtype=int)
         if sorted(order.tolist()) != list(range(len(mat))):
-            raise ValueError("order must be a permutation of the latent indices (rows of matrix)")
+            raise invalid("order", f"a permutation of the latent indices 0..{len(mat) - 1} (rows of matrix)",
+                          order.tolist())
         mat = mat[order]
     fig, ax = plt.subplots(figsize=(5, 5 * min(len(mat) / max(mat.shape[1], 1), 2.0)))
     im = ax.imshow(mat, cmap=cmap, vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _finish(fig)
+    return finish(fig)

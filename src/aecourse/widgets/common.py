@@ -1,0 +1,195 @@
+"""What the three widgets share: PNG pictures, previous/next steppers, layout rows, input unpacking.
+
+- Pictures: :func:`png_bytes` turns a 2-D array into crisp PNG bytes (matplotlib's
+  ``imsave``, no figure, fast enough for every slider move), :func:`png_size` reads a PNG's
+  size back, and :func:`show_png` puts the bytes in an ``Image`` drawn at its own pixel size
+  and never wider than the output area.
+- Keyboard: :func:`stepper` gives a dropdown a "previous" and a "next" button (Tab to reach
+  them, Space or Enter to press), because ArrowDown in a focused dropdown can move
+  JupyterLab's cell selection instead of the option (an ipywidgets bug);
+  :func:`step_selection` is what they do, wrapping around so neither button ever disables
+  (a disabled button drops the keyboard focus).
+- Layout: :func:`control_row` lays controls side by side and wraps them on a narrow screen.
+- Inputs: :func:`unpack_inputs` accepts a tensor or array, or a dataset with ``.x`` (and
+  ``.names``) or ``.images``; :func:`slider_settings` checks a span, a step, a scale and an
+  image shape in the one message shape of :mod:`aecourse.contracts`.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib import image as mpimg
+
+from ..contracts import as_array, as_tensor, check_int, check_number, invalid
+from ..viz import check_span
+
+__all__ = ["png_bytes", "png_size", "picture", "show_png", "step_selection", "stepper", "control_row",
+           "place_slider", "unpack_inputs", "default_latent_dim", "slider_settings"]
+
+
+# --------------------------------------------------------------------------- pictures
+def png_bytes(image, *, cmap: str = "gray", vmin: float | None = None, vmax: float | None = None,
+              scale: int = 4) -> bytes:
+    """A 2-D array as PNG bytes, each pixel blown up to ``scale`` x ``scale`` (crisp, no blur).
+
+    Uses matplotlib's ``imsave`` (no figure, no pyplot state), so it is fast
+    enough to run on every slider move.
+    """
+    image = as_array(image, "image", finite=False)
+    if image.ndim != 2:
+        raise invalid("png_bytes(image)", "a 2-D array (height, width)", f"shape {image.shape}", shown=True)
+    big = np.kron(image, np.ones((scale, scale)))
+    buf = io.BytesIO()
+    mpimg.imsave(buf, big, cmap=cmap, vmin=vmin, vmax=vmax, format="png")
+    return buf.getvalue()
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` in pixels of PNG bytes, read from the IHDR chunk (``(0, 0)`` for no image)."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n":
+        return 0, 0
+    return struct.unpack(">II", data[16:24])
+
+
+def picture(margin: str = "4px 0") -> widgets.Image:
+    """An empty PNG Image widget, by default without side margins (shrunk to max-width 100%, they would stick out)."""
+    return widgets.Image(format="png", layout=widgets.Layout(margin=margin))
+
+
+def show_png(image: widgets.Image, data: bytes) -> None:
+    """Put PNG bytes in an Image widget, drawn at their own pixel size but never wider than the output.
+
+    Without an explicit width a picture in a flex column is stretched to the
+    column's width (a 112 px feature drew 508 px wide); ``max-width: 100%``
+    with ``height: auto`` shrinks a wide strip to fit and keeps its aspect ratio.
+    """
+    width, _ = png_size(data)
+    image.value = data
+    image.layout.width = f"{width}px" if width else "0px"
+    image.layout.max_width = "100%"
+    image.layout.height = "auto"
+    image.layout.align_self = "flex-start"  # no stretching across a row or a column either
+
+
+# --------------------------------------------------------------------------- keyboard stepping
+def step_selection(selector: widgets.Dropdown, delta: int) -> int:
+    """Move ``selector`` ``delta`` options on (negative: back), wrapping around; returns the new index.
+
+    Wrapping rather than stopping at the ends keeps both buttons enabled: a
+    disabled button drops the keyboard focus, and a keyboard user would lose
+    their place.
+    """
+    n = len(selector.options)
+    if n == 0:
+        raise invalid("selector", "a dropdown with options to step through", "one with no options", shown=True)
+    index = selector.index if selector.index is not None else 0
+    selector.index = (index + int(delta)) % n
+    return selector.index
+
+
+def stepper(selector: widgets.Dropdown, what: str) -> tuple[widgets.Button, widgets.Button]:
+    """A "previous" and a "next" button that step ``selector`` (see :func:`step_selection`).
+
+    Parameters
+    ----------
+    selector : ipywidgets.Dropdown
+        The dropdown the buttons step through.
+    what : str
+        What the options are ("input", "unit", ...): the buttons read
+        "previous <what>" and "next <what>", their accessible names.
+
+    Returns
+    -------
+    (previous, next) : tuple of ipywidgets.Button
+    """
+    buttons = []
+    for delta, word in ((-1, "previous"), (1, "next")):
+        button = widgets.Button(description=f"{word} {what}", tooltip=f"{word} {what} (Space or Enter)",
+                                layout=widgets.Layout(width="auto"))
+        button.on_click(lambda _, delta=delta: step_selection(selector, delta))
+        buttons.append(button)
+    return buttons[0], buttons[1]
+
+
+def place_slider(slider: widgets.FloatSlider, value: float) -> None:
+    """Set ``slider`` to ``value`` exactly, widening its range first when the value lies outside it.
+
+    A FloatSlider clips its value to ``[min, max]``; a code outside the span would
+    otherwise be shown (and decoded) as the nearest end.
+    """
+    if value < slider.min:
+        slider.min = value
+    if value > slider.max:
+        slider.max = value
+    if slider.value == value:
+        return
+    slider.value = value
+
+
+# --------------------------------------------------------------------------- layout
+def control_row(children: list) -> widgets.HBox:
+    """Controls side by side, wrapping onto a second line on a narrow screen rather than overflowing it."""
+    return widgets.HBox(children, layout=widgets.Layout(flex_flow="row wrap", align_items="center",
+                                                        grid_gap="2px 4px"))
+
+
+# --------------------------------------------------------------------------- inputs and arguments
+def unpack_inputs(inputs, names, images):
+    """``(x, names, images)`` from a tensor/array, or a dataset with ``.x`` (and ``.names``) or ``.images``.
+
+    ``x`` is a float32 tensor ``(n, ...)``; ``names`` one string per input (default
+    ``"input i"``); ``images`` ``(n, H, W)`` or None (image inputs show themselves).
+    """
+    if hasattr(inputs, "x"):  # NamedVectors, SparseFeatures
+        if names is None and hasattr(inputs, "names"):
+            names = inputs.names
+        inputs = inputs.x
+    elif hasattr(inputs, "images"):  # LabelledImages
+        inputs = inputs.images
+    x = as_tensor(as_array(inputs, "inputs", dtype=np.float32, finite=False), "inputs", min_dim=2)
+    if images is None and x.dim() == 4:  # image inputs show themselves
+        images = x
+    if images is not None:
+        images = as_array(images, "images", dtype=np.float32, finite=False)
+        if images.ndim == 4 and images.shape[1] == 1:
+            images = images[:, 0]
+        if images.ndim != 3 or len(images) != len(x):
+            raise invalid("images", f"(n, H, W) or (n, 1, H, W) with n = {len(x)} (one per input)",
+                          f"shape {images.shape}", shown=True)
+    if names is None:
+        names = [f"input {i}" for i in range(len(x))]
+    names = [str(s) for s in names]
+    if len(names) != len(x):
+        raise invalid("names", f"one name per input ({len(x)})", f"{len(names)} entries", shown=True)
+    return x, list(names), images
+
+
+def default_latent_dim(model) -> int:
+    """``model.latent_dim`` (or ``model.config.latent_dim``): how long a default base code of zeros is."""
+    for owner in (model, getattr(model, "config", None)):
+        value = getattr(owner, "latent_dim", None)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
+            return int(value)
+    raise invalid("model", "a model that says its latent size (model.latent_dim)", type(model).__name__,
+                  "cannot tell the latent size: pass z0 (a code to start from) or inputs (to encode)", shown=True)
+
+
+def slider_settings(span, step, scale, image_shape) -> tuple[float, float, float, int, tuple[int, int] | None]:
+    """``(low, high, step, scale, image_shape)`` checked: a span, a step within its width, a scale >= 1, an (H, W)."""
+    low, high = check_span(span)
+    step = check_number("step", step, low=0, high=high - low, low_open=True,
+                        fix="the slider's resolution, at most the span's width")
+    scale = check_int("scale", scale, low=1)
+    if image_shape is not None:
+        try:
+            image_shape = tuple(int(s) for s in image_shape)
+        except (TypeError, ValueError):
+            raise invalid("image_shape", "a pair of positive integers (H, W)", image_shape) from None
+        if len(image_shape) != 2 or min(image_shape) < 1:
+            raise invalid("image_shape", "a pair of positive integers (H, W)", image_shape)
+    return low, high, step, scale, image_shape
+
