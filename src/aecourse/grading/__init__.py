@@ -49,27 +49,27 @@ Statuses (``grades.csv``):
 ``flags`` names what needs a human look (``FLAGS``); ``review`` is ``yes`` for every
 row that is not a clean ``graded`` one; ``detail`` says why in words.
 
-Where each step lives (imports run one way, top to bottom; nothing imports
-upwards):
+Where each step lives (a module imports only modules below it here, so there is
+no import cycle and no import hidden inside a function to dodge one):
 
     batch.py       ``grade()``: discovering submissions, the roster, the cache lookup,
                    jobs in parallel, choosing the isolation, progress, writing OUT
     submission.py  one submission: picking its notebooks, restoring them against the
                    release, preparing and running the sandbox, reading the results back,
                    feedback; never raises (an error is a ``crashed`` row)
+    cache.py       chapter digests, submission keys, load/save of ``.aecourse-cache.json``
     results.py     ``Row``, ``STATUSES``, ``FLAGS``, ``read_grades`` (a gradebook copy read
                    as data, clipped to the master), ``write_outputs``, ``summary``, slow flags
-    cache.py       chapter digests, submission keys, load/save of ``.aecourse-cache.json``
-    intake.py      folders, LMS zips, file-name patterns, the roster
-    notebooks.py   the master gradebook, restoring locked cells, spotting odd code
     feedback.py    the feedback HTML, made outside the box
     sandbox.py     the bubblewrap box and the limits; ``seccomp.py`` its syscall filter;
                    ``box/`` the code that runs inside it (driver, sitecustomize)
+    notebooks.py   the master gradebook, restoring locked cells, spotting odd code
+    intake.py      folders, LMS zips, file-name patterns, the roster
 
-Trust: ``batch``, ``submission``, ``results``, ``cache``, ``notebooks`` and
-``feedback`` are the grader's own code, run as the instructor; they read
-everything a submission provides (files, names, the box's outputs) as data and
-never run it.  Submitted code runs only in ``box/driver.py``, inside the box.
+Trust: everything here but ``box/`` runs in the grader's process, as the instructor;
+it reads everything a submission provides (files, names, the box's outputs) as
+data and never runs it.  Submitted code runs only under ``box/driver.py``, inside
+the box.
 """
 
 from .batch import DEFAULT_MEMORY_LIMIT, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT, grade
