@@ -97,7 +97,8 @@ class Batch:
 
 
 def grade_submission(batch: Batch, sub: Submission) -> Row:
-    """Never raises: an unexpected pipeline error becomes a ``crashed`` row."""
+    """Grade one submission: its row, its feedback written to OUT.  Never raises: an unexpected
+    pipeline error becomes a ``crashed`` row."""
     try:
         return _grade_one(batch, sub)
     except Exception as err:  # keep the batch going, whatever happened
