@@ -1,4 +1,10 @@
-"""The ``aecourse`` command: open the course, rebuild the release, grade, check the environment."""
+"""The ``aecourse`` command: open the course, rebuild the release, grade, check the environment.
+
+Each command imports the modules it needs when it runs, so that ``aecourse --help``
+and the light commands start without loading torch, nbgrader or the grader.  These
+imports inside functions are for start-up time only: nothing imports ``cli``, so
+none of them breaks an import cycle.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
     p.set_defaults(func=cmd_release)
 
+    # lazy for start-up time (nothing imports cli: not a cycle)
     from .grading.intake import DEFAULT_PATTERN
 
     p = sub.add_parser(
@@ -145,12 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- commands
 def _root(arg: Path | None) -> Path:
+    # lazy for start-up time (nothing imports cli: not a cycle)
     from .release import find_root
 
     return find_root(arg) if arg is not None else find_root()
 
 
 def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
     from . import workspace
 
     root = _root(args.root)
@@ -185,6 +194,7 @@ def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_release(args: argparse.Namespace, extra: list[str]) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
     from .release import ReleaseError, chapter_ids, diff_release, release
 
     root = _root(args.root)
@@ -212,6 +222,7 @@ def cmd_release(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_grade(args: argparse.Namespace, extra: list[str]) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
     from .grading import IntakeError, grade
 
     if not args.submissions.exists():
@@ -235,6 +246,7 @@ def cmd_grade(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_info(args: argparse.Namespace, extra: list[str]) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
     from .env import report
 
     problems = report()
@@ -245,6 +257,7 @@ def cmd_info(args: argparse.Namespace, extra: list[str]) -> int:
             problems.append("nbgrader is not installed: pip install -e '.[grade]'")
             print("problem: nbgrader is not installed (needed to grade): pip install -e '.[grade]'")
         else:
+            # lazy for start-up time (nothing imports cli: not a cycle)
             from .grading.sandbox import SandboxUnavailable, require_box
 
             try:
@@ -259,6 +272,7 @@ def cmd_info(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace, extra: list[str]) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
     from . import zoo
 
     unknown = [n for n in args.names if n not in zoo.RECIPES]
