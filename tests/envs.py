@@ -128,18 +128,17 @@ def link_identical_files(target: Path, source: Path) -> dict[str, int]:
     under ``source`` with a hard link to it; then every ``__pycache__/*.pyc`` whose ``.py`` is now shared
     and whose counterpart under ``source`` is valid for that very file (same interpreter tag in the name,
     the source's mtime and size in its header: what the importer checks). Symbolic links and files that
-    differ (scripts with the venv's path in them, ``RECORD`` files, ``pyvenv.cfg``) are left alone.
+    differ (scripts with the venv's path in them, ``RECORD`` files, ``pyvenv.cfg``) are left alone; a
+    ``.py`` that is not shared keeps its own ``.pyc`` (or gets one on first import).
     Returns ``{"linked": files, "bytes": bytes shared}``; nothing is linked across file systems."""
     linked = saved = 0
     target, source = Path(target), Path(source)
     if not source.is_dir():
         return {"linked": 0, "bytes": 0}
-    caches: list[Path] = []
     for dirpath, _dirnames, filenames in os.walk(target):
         for name in filenames:
             mine = Path(dirpath) / name
             if name.endswith(".pyc"):
-                caches.append(mine)
                 continue
             theirs = source / mine.relative_to(target)
             try:
@@ -153,20 +152,33 @@ def link_identical_files(target: Path, source: Path) -> dict[str, int]:
             if _link(theirs, mine):
                 linked += 1
                 saved += a.st_size
-    for mine in caches:
-        theirs = source / mine.relative_to(target)
-        module = mine.name.split(".", 1)[0]
-        try:
-            a, b = mine.lstat(), theirs.lstat()
-            src_mine, src_theirs = (mine.parent.parent / f"{module}.py").stat(), \
-                (theirs.parent.parent / f"{module}.py").stat()
-        except OSError:
+    # byte code: the project venv's .pyc of every source file now shared (same inode, so the header's
+    # mtime and size match it), in place of the Binder venv's own (or where it has none yet)
+    for dirpath, _dirnames, filenames in os.walk(source):
+        if Path(dirpath).name != "__pycache__":
             continue
-        if not stat.S_ISREG(b.st_mode) or _same_file(a, b) or not _same_file(src_mine, src_theirs):
-            continue
-        if a.st_dev == b.st_dev and _valid_pyc_for(theirs, src_theirs) and _link(theirs, mine):
-            linked += 1
-            saved += a.st_size
+        for name in filenames:
+            theirs = Path(dirpath) / name
+            mine = target / theirs.relative_to(source)
+            module = name.split(".", 1)[0]
+            try:
+                src_mine, src_theirs = (mine.parent.parent / f"{module}.py").stat(), \
+                    (theirs.parent.parent / f"{module}.py").stat()
+                b = theirs.lstat()
+            except OSError:
+                continue
+            if not name.endswith(".pyc") or not stat.S_ISREG(b.st_mode) or not _same_file(src_mine, src_theirs):
+                continue
+            try:
+                if _same_file(mine.lstat(), b):
+                    continue
+            except OSError:
+                pass
+            if _valid_pyc_for(theirs, src_theirs):
+                mine.parent.mkdir(exist_ok=True)
+                if _link(theirs, mine):
+                    linked += 1
+                    saved += b.st_size
     return {"linked": linked, "bytes": saved}
 
 
@@ -207,23 +219,26 @@ def binder_python() -> str:
 
 def build_binder_env(venv: Path) -> None:
     python = binder_python()
-    run([python, "-m", "venv", str(venv)])
+    # No byte-compiling at install time (PIP_NO_COMPILE, for postBuild's pip too): the .pyc files come from
+    # .venv along with the shared sources (below), or are written on first import. Same behaviour, faster.
+    env = dict(os.environ, PIP_NO_COMPILE="1")
+    env.pop("PYTHONHOME", None)
+    run([python, "-m", "venv", str(venv)], env=env)
     pip = str(venv / "bin/pip")
-    run([pip, "install", "--quiet", "--upgrade", "pip"], timeout=300)
+    run([pip, "install", "--quiet", "--upgrade", "pip"], timeout=300, env=env)
     lines = requirement_lines()
     version = makefile_var("TORCH_VERSION")
     # Binder fetches torch==X+cpu from the CPU index; this machine cannot reach it, but has the same
     # CPU wheel on local disk. Use it when it is there (never a CUDA build from PyPI).
     local = subprocess.run([pip, "install", "--quiet", "--no-deps", "--no-index", f"torch=={version}"],
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=600, env=env)
     if local.returncode == 0:
         lines = [f"torch=={version}" if re.match(r"torch\b", line) else line
                  for line in lines if not line.startswith("--extra-index-url")]
     requirements = venv / "binder-requirements.txt"
     requirements.write_text("\n".join(lines) + "\n")
-    run([pip, "install", "--quiet", "-r", str(requirements)], timeout=1200)
-    env = dict(os.environ, PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", VIRTUAL_ENV=str(venv))
-    env.pop("PYTHONHOME", None)
+    run([pip, "install", "--quiet", "-r", str(requirements)], timeout=1200, env=env)
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", VIRTUAL_ENV=str(venv))
     run(["bash", str(BINDER / "postBuild")], cwd=REPO, env=env, timeout=1200)
     # Same Python, same wheels: share the identical files with the project's venv (see the module docstring).
     shared = link_identical_files(venv, Path(sys.prefix))
@@ -239,7 +254,7 @@ def binder_key() -> list[bytes]:
     parts = [p.read_bytes() for p in sorted(BINDER.iterdir()) if p.is_file()]
     parts += [json.dumps([pyproject.get("build-system"), project], sort_keys=True).encode(),
               makefile_var("TORCH_VERSION").encode(), str(runtime_version()).encode(),
-              b"recipe 2 (files shared with .venv)"]
+              b"recipe 3 (no compile; files shared with .venv)"]
     return parts
 
 
