@@ -128,7 +128,7 @@ def report(r: dict) -> str:
              "| chapter | wall time (s) | ok |", "|---|---:|---|"]
     lines += [f"| {c} | {v['wall_s']:.1f} | {'yes' if v['ok'] else 'FAILED'} |" for c, v in r["chapters"].items()]
     lines += ["", f"- every chapter once: {r['chapters_s']:.1f} s",
-              f"- the tests (`python -m {' '.join(r['pytest_command'][:-1]) or 'pytest'}`): "
+              f"- the tests (`python {' '.join(r['pytest_command'][:-1])}`): "
               f"{r['tests_wall_s']:.1f} s wall, {r['tests_pytest_s']:.1f} s by pytest's count "
               f"(exit status {r['tests_rc']}; {r['_summary'].splitlines()[-1] if r['_summary'] else ''})",
               f"- ratio: {r['ratio_wall']}x wall, {r['ratio_pytest']}x pytest's count (target: at most "
