@@ -129,6 +129,19 @@ def test_the_nbval_kernel_has_no_network_and_an_empty_data_folder(tmp_path):
     assert out["prefix"] == sys.prefix and out["cwd"] == str(tmp_path / "nb"), out
 
 
+@pytest.mark.timeout(120)
+def test_a_refused_kernel_fails_with_the_launchers_message(tmp_path):
+    """What nbval shows when the launcher refuses (it sends the kernel's stderr to /dev/null): the reason."""
+    spec = envs.write_offline_kernelspec(tmp_path / "kernel", Path(sys.prefix), tmp_path / "data")
+    kernel_json = spec / "kernel.json"
+    kernel = json.loads(kernel_json.read_text())
+    kernel["argv"][kernel["argv"].index("--prefix") + 1] = str(tmp_path / "elsewhere")
+    kernel_json.write_text(json.dumps(kernel))
+    with pytest.raises(RuntimeError, match="refusing to start the kernel: the kernel would run in .* not in the "
+                                           "Binder environment"):
+        envs.start_kernel(spec, cwd=str(tmp_path), stderr=subprocess.DEVNULL, startup_timeout=60)
+
+
 def launch(tmp_path: Path, *, net: str, prefix: str = sys.prefix, env: dict | None = None,
            data_files: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run tests/kernel_launcher.py as the kernelspec would (but with no unshare around it) with
