@@ -62,6 +62,7 @@ def _offline_spec() -> Path:
         except Exception as err:
             _state["error"] = f"could not build the Binder environment nbval runs the chapters in: {err}"
             raise RuntimeError(_state["error"]) from None
+        _state["tmp"] = tempfile.mkdtemp(prefix="aecourse-nbval-")
         tmp = Path(_state["tmp"])
         _state["spec"] = envs.write_offline_kernelspec(tmp / "kernel", prefix, tmp / "data")
     return _state["spec"]
@@ -85,7 +86,6 @@ def pytest_configure(config):
     if not (getattr(option, "nbval", False) or getattr(option, "nbval_lax", False)):
         return
     option.nbval_kernel_name = envs.KERNEL_NAME
-    _state["tmp"] = tempfile.mkdtemp(prefix="aecourse-nbval-")
     nbval.kernel.start_new_kernel = _start_new_kernel
 
 
