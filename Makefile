@@ -66,6 +66,9 @@ browser: system
 lab: env
 	$(BIN)/aecourse lab $(LAB_ARGS)
 
+# nbval runs each chapter once, in a Binder-like venv (built once into .cache/, sharing .venv's files by
+# hard links) with the network off and an empty data folder: see conftest.py. AECOURSE_NBVAL_KERNEL=current
+# runs nbval in the notebooks' own kernel (this venv, online) instead.
 test: env system
 	AECOURSE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
