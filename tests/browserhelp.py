@@ -3,7 +3,8 @@
 A real Jupyter server on a free local port (isolated config, data, runtime and
 settings folders, so nothing global changes), the processes it starts tracked
 and stopped, notebook discovery by content, and a way to run a command with
-the network switched off.
+the network switched off (also used by tests/envs.py for the kernel nbval runs
+the chapters in).
 """
 
 from __future__ import annotations
@@ -363,63 +364,6 @@ def offline_command(cmd: list[str], env: dict[str, str], guard_dir: Path) -> tup
     env = dict(env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(guard_dir), env.get("PYTHONPATH", "")) if p)
     return cmd, env, "a sitecustomize socket guard"
-
-
-# --------------------------------------------------------------------------- executing notebooks
-# Run by another interpreter (a fresh Binder venv, or the project's venv with no network): executes
-# notebooks with nbclient, one kernel each, and writes one JSON record per notebook. A first cell
-# prints the kernel's sys.prefix, so the caller can check which environment really ran them.
-NB_RUNNER = """\
-import json, os, sys, time
-import nbformat
-from nbclient import NotebookClient
-
-out, paths = sys.argv[1], sys.argv[2:]
-results = []
-for path in paths:
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys as _s; print('KERNEL_PREFIX=' + _s.prefix)"))
-    start, error = time.monotonic(), None
-    try:
-        NotebookClient(nb, timeout=int(os.environ.get("NB_CELL_TIMEOUT", "600")), kernel_name="python3",
-                       resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
-    except Exception as err:  # CellExecutionError carries the cell and its traceback
-        error = f"{type(err).__name__}: {err}"[-4000:]
-    first = "".join(o.get("text", "") for o in nb.cells[0].get("outputs", []))
-    prefix = first.split("KERNEL_PREFIX=", 1)[-1].strip() if "KERNEL_PREFIX=" in first else None
-    results.append({"path": path, "seconds": round(time.monotonic() - start, 1), "error": error,
-                    "kernel_prefix": prefix})
-    with open(out, "w") as f:
-        json.dump(results, f, indent=1)
-"""
-
-
-def execute_notebooks(python: str, notebooks: list[Path], work: Path, env: dict[str, str],
-                      wrap=None, timeout: float = 900) -> list[dict]:
-    """Execute copies of ``notebooks`` under ``work`` with ``python`` (its nbclient and its ``python3``
-    kernel); ``wrap(cmd, env) -> (cmd, env)`` may rewrite the command (no network). Returns the records."""
-    work.mkdir(parents=True, exist_ok=True)
-    copies = []
-    for nb in notebooks:
-        (work / nb.parent.name).mkdir(exist_ok=True)
-        copies.append(fresh_copy(nb, work / nb.parent.name))
-    runner, out = work / "nb_runner.py", work / "results.json"
-    runner.write_text(NB_RUNNER)
-    cmd = [python, str(runner), str(out), *map(str, copies)]
-    if wrap is not None:
-        cmd, env = wrap(cmd, env)
-    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        stop_tree(proc)  # the runner and its kernels
-        stdout, stderr = proc.communicate()
-        stderr += f"\n(stopped after {timeout:.0f} s)"
-    if not out.is_file() or len(json.loads(out.read_text())) != len(copies):
-        raise RuntimeError(f"the notebook runner stopped early (status {proc.returncode}):\n"
-                           f"{stdout[-2000:]}\n{stderr[-3000:]}")
-    return json.loads(out.read_text())
 
 
 # --------------------------------------------------------------------------- driving JupyterLab (shared steps)

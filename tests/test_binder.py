@@ -4,11 +4,13 @@
   build, far over mybinder's limits) and installs the package in ``postBuild``.
 - ``repo2docker --no-build`` accepts the repository and picks that configuration (it writes the
   Dockerfile it would build; no Docker daemon needed).
-- A fresh virtual environment built the way Binder builds it (``pip install -r
-  binder/requirements.txt``, then ``binder/postBuild``) imports everything the chapters import and
-  executes every chapter there (the solution notebooks), with the local CPU torch wheel in place
-  of the CPU index, which this machine cannot reach. That costs about two minutes on 2 CPU cores,
-  and it is the one run that proves the course works with exactly Binder's packages.
+- A fresh virtual environment built the way Binder builds it (``tests/envs.py``: ``pip install -r
+  binder/requirements.txt``, then ``binder/postBuild``, with the local CPU torch wheel in place of
+  the CPU index, which this machine cannot reach) imports everything the chapters import and
+  serves the widgets extension. Every chapter *executes* in it too, but not here: nbval runs the
+  solution notebooks in that environment (the root ``conftest.py``), so the one nbval run is also
+  the Binder run, and its launcher checks that the kernel's ``sys.prefix`` is this environment.
+- The Binder environment shares every file identical to ``.venv``'s by a hard link (disk).
 - The README badge opens ``course/00-setup`` in JupyterLab.
 
 The two throwaway venvs (repo2docker's, and Binder's) are cached under ``.cache/`` (gitignored),
@@ -18,71 +20,26 @@ keyed by what they are built from, so re-runs take seconds.
 from __future__ import annotations
 
 import ast
-import hashlib
+import filecmp
+import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tomllib
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from browserhelp import REPO, execute_notebooks, isolated_env, notebook_code, solution_notebooks
+import envs
+from browserhelp import REPO, isolated_env, notebook_code, solution_notebooks
+from envs import BINDER, cached_venv, makefile_var, requirement_lines, run, runtime_version
 
 pytestmark = [pytest.mark.slow]
 
-BINDER = REPO / "binder"
-CACHE = REPO / ".cache"
 R2D_SPEC = "jupyter-repo2docker>=2024.7"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-
-
-def makefile_var(name: str) -> str:
-    m = re.search(rf"^{name}\s*\?=\s*(\S+)", (REPO / "Makefile").read_text(), re.M)
-    assert m, f"Makefile defines no {name}"
-    return m.group(1)
-
-
-def runtime_version() -> tuple[int, int]:
-    text = (BINDER / "runtime.txt").read_text().strip()
-    m = re.fullmatch(r"python-(\d+)\.(\d+)", text)
-    assert m, f"binder/runtime.txt should read 'python-3.X', not {text!r}"
-    return int(m.group(1)), int(m.group(2))
-
-
-def requirement_lines() -> list[str]:
-    return [line.strip() for line in (BINDER / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.strip().startswith("#")]
-
-
-def run(cmd: list[str], *, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
-    if proc.returncode:
-        raise RuntimeError(f"`{' '.join(map(str, cmd))}` failed with status {proc.returncode}:\n"
-                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def cached_venv(prefix: str, key_parts: list[bytes], build) -> Path:
-    """A venv at .cache/<prefix>-<hash of key_parts>, built by ``build(path)`` once; older ones removed."""
-    key = hashlib.sha256(b"\0".join(key_parts)).hexdigest()[:16]
-    venv = CACHE / f"{prefix}-{key}"
-    if (venv / ".complete").is_file():
-        return venv
-    for old in CACHE.glob(f"{prefix}-*"):
-        shutil.rmtree(old, ignore_errors=True)
-    CACHE.mkdir(exist_ok=True)
-    try:
-        build(venv)
-    except BaseException:
-        shutil.rmtree(venv, ignore_errors=True)
-        raise
-    (venv / ".complete").write_text(key)
-    return venv
 
 
 # --------------------------------------------------------------------------- static checks
@@ -153,50 +110,13 @@ def test_repo2docker_accepts_the_repository(repo2docker, tmp_path):
 
 
 # --------------------------------------------------------------------------- a fresh Binder-like environment
-def _binder_python() -> str:
-    major, minor = runtime_version()
-    if sys.version_info[:2] == (major, minor):
-        return sys.executable
-    found = shutil.which(f"python{major}.{minor}")
-    if not found:
-        pytest.fail(f"binder/runtime.txt asks for Python {major}.{minor}, which is not installed here; "
-                    f"install python{major}.{minor} to build the Binder environment", pytrace=False)
-    return found
-
-
-def _build_binder_env(venv: Path) -> None:
-    python = _binder_python()
-    run([python, "-m", "venv", str(venv)])
-    pip = str(venv / "bin/pip")
-    run([pip, "install", "--quiet", "--upgrade", "pip"], timeout=300)
-    lines = requirement_lines()
-    version = makefile_var("TORCH_VERSION")
-    # Binder fetches torch==X+cpu from the CPU index; this machine cannot reach it, but has the same
-    # CPU wheel on local disk. Use it when it is there (never a CUDA build from PyPI).
-    local = subprocess.run([pip, "install", "--quiet", "--no-deps", "--no-index", f"torch=={version}"],
-                           capture_output=True, text=True, timeout=600)
-    if local.returncode == 0:
-        lines = [f"torch=={version}" if re.match(r"torch\b", line) else line
-                 for line in lines if not line.startswith("--extra-index-url")]
-    requirements = venv / "binder-requirements.txt"
-    requirements.write_text("\n".join(lines) + "\n")
-    run([pip, "install", "--quiet", "-r", str(requirements)], timeout=1200)
-    env = dict(os.environ, PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", VIRTUAL_ENV=str(venv))
-    env.pop("PYTHONHOME", None)
-    run(["bash", str(BINDER / "postBuild")], cwd=REPO, env=env, timeout=1200)
-
-
 @pytest.fixture(scope="module")
 def binder_env() -> Path:
-    # Keyed by binder/ and by what `pip install -e .` reads from pyproject.toml (the build system and the
-    # [project] table without the extras, which Binder does not install), so a new test dependency or
-    # pytest option does not rebuild it.
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    project = {k: v for k, v in pyproject.get("project", {}).items() if k != "optional-dependencies"}
-    parts = [p.read_bytes() for p in sorted(BINDER.iterdir()) if p.is_file()]
-    parts += [json.dumps([pyproject.get("build-system"), project], sort_keys=True).encode(),
-              makefile_var("TORCH_VERSION").encode(), str(runtime_version()).encode(), b"recipe 1"]
-    return cached_venv("binder-env", parts, _build_binder_env)
+    """The Binder venv (tests/envs.py; the same one nbval runs the chapters in)."""
+    try:
+        return envs.binder_env()
+    except envs.EnvBuildError as err:
+        pytest.fail(str(err), pytrace=False)
 
 
 def _imports(code: str) -> set[str]:
@@ -249,14 +169,20 @@ def test_binder_environment_serves_widgets_without_extra_steps(binder_env, tmp_p
         f"ipywidgets' JupyterLab extension is not enabled in the Binder environment:\n{listing}")
 
 
-@pytest.mark.timeout(900)
-def test_binder_environment_runs_every_chapter(binder_env, tmp_path):
-    chosen = solution_notebooks()
-    assert any(nb.parent.name.startswith("00-") for nb in chosen), f"no 00-setup in solutions/: {chosen}"
-    env = isolated_env(tmp_path / "home", PATH=f"{binder_env / 'bin'}{os.pathsep}{os.environ['PATH']}",
-                       VIRTUAL_ENV=str(binder_env))
-    results = execute_notebooks(str(binder_env / "bin/python"), chosen, tmp_path / "run", env, timeout=840)
-    for r in results:
-        assert r["error"] is None, f"{r['path']} failed in the Binder environment:\n{r['error']}"
-        assert r["kernel_prefix"] == str(binder_env), (
-            f"{r['path']} ran in {r['kernel_prefix']}, not in the Binder environment {binder_env}")
+def test_binder_environment_shares_identical_files_with_the_venv(binder_env):
+    """Same wheels as .venv: each identical file is stored once (hard links), e.g. torch's big library."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the tests run outside a venv: nothing to share with")
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.origin or not spec.origin.startswith(sys.prefix):
+        pytest.skip("torch is not installed in this venv")
+    venv_torch = max((Path(spec.origin).parent / "lib").glob("*.so*"), key=lambda p: p.stat().st_size)
+    binder_torch = binder_env / venv_torch.relative_to(sys.prefix)
+    if not binder_torch.is_file() or venv_torch.stat().st_dev != binder_torch.stat().st_dev:
+        pytest.skip(f"{binder_env} and {sys.prefix} have different layouts or file systems")
+    if not filecmp.cmp(venv_torch, binder_torch, shallow=False):
+        pytest.skip("the Binder environment's torch library differs from .venv's")
+    assert os.path.samefile(venv_torch, binder_torch), (
+        f"{binder_torch.name} is stored twice: tests/envs.py links identical files of the Binder venv to .venv's")
+    shared = json.loads((binder_env / ".shared-with-venv.json").read_text())
+    assert shared["bytes"] > 500 * 2**20, shared

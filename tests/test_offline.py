@@ -5,14 +5,16 @@ loopback interface; needs root, as CI has) or, where that is not allowed, with a
 ``sitecustomize`` socket guard that refuses every non-loopback address in each
 Python process (the test, its Jupyter server, the kernels). Checked:
 
-- every chapter notebook (the solutions, i.e. with the exercises answered) executes,
-  with an empty data folder, so no chapter may need a download (MNIST included);
+- every chapter notebook (the solutions, i.e. with the exercises answered) executes with the
+  network off and an empty data folder, so no chapter may need a download (MNIST included):
+  that is nbval's run (the root ``conftest.py`` starts its kernels through
+  ``tests/kernel_launcher.py``, in the Binder environment), not a second one here. Here: the
+  launcher's kernel really has no network and an empty data folder, and the launcher refuses
+  to start one when the network is on, the data folder is not empty or the environment is
+  the wrong one (so the guarantee can fail);
 - ``aecourse lab`` starts, serves ``/api/status`` with its token and the course folder;
 - ``load_mnist`` without local files fails at once with a message that names the
   offline alternatives, and those alternatives work.
-
-Each chapter is executed here once (nbval executes the solutions too, online); nothing
-else repeats that work.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from browserhelp import (REPO, execute_notebooks, isolated_env, notebook_code, offline_command,
-                         solution_notebooks)
+import envs
+from browserhelp import NET_GUARD, REPO, isolated_env, notebook_code, offline_command, solution_notebooks
 
 pytestmark = [pytest.mark.slow]
 
@@ -85,15 +87,105 @@ def test_the_socket_guard_blocks_names_and_keeps_loopback(tmp_path):
     assert "NETWORK_OFF" in proc.stdout and "LOOPBACK_OK" in proc.stdout, proc.stdout + proc.stderr
 
 
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.parent.name)
-def test_chapter_executes_offline(offline, nb, tmp_path):
-    env = isolated_env(tmp_path / "home", AECOURSE_DATA=str(tmp_path / "no-data"),
-                       PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
-    (tmp_path / "no-data").mkdir()
-    [result] = execute_notebooks(sys.executable, [nb], tmp_path / "run", env, wrap=offline, timeout=840)
-    assert result["error"] is None, f"{nb.parent.name} failed with the network off:\n{result['error']}"
-    assert result["kernel_prefix"] == sys.prefix, f"the kernel ran in {result['kernel_prefix']}, not {sys.prefix}"
+KERNEL_PROBE = """\
+import json, os, socket, sys
+try:
+    socket.getaddrinfo("pypi.org", 443)
+    net = "NETWORK_ON"
+except OSError:
+    net = "NETWORK_OFF"
+data = os.environ.get("AECOURSE_DATA", "")
+print(json.dumps({"net": net, "prefix": sys.prefix, "cwd": os.getcwd(), "data": data,
+                  "data_listing": sorted(os.listdir(data)) if os.path.isdir(data) else None}))
+"""
+
+
+def kernel_output(kc, code: str, timeout: float = 60) -> str:
+    chunks = []
+
+    def keep(msg):
+        if msg["msg_type"] == "stream":
+            chunks.append(msg["content"]["text"])
+
+    reply = kc.execute_interactive(code, timeout=timeout, output_hook=keep)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(chunks)
+
+
+@pytest.mark.timeout(120)
+def test_the_nbval_kernel_has_no_network_and_an_empty_data_folder(tmp_path):
+    """The kernel nbval runs the chapters in (here with this venv's Python; nbval uses the Binder
+    environment's): no network, a new empty AECOURSE_DATA of its own, the prefix and cwd it was given."""
+    spec = envs.write_offline_kernelspec(tmp_path / "kernel", Path(sys.prefix), tmp_path / "data")
+    (tmp_path / "nb").mkdir()
+    km, kc = envs.start_kernel(spec, cwd=str(tmp_path / "nb"), stderr=subprocess.DEVNULL)
+    try:
+        out = json.loads(kernel_output(kc, KERNEL_PROBE).strip().splitlines()[-1])
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert out["net"] == "NETWORK_OFF", f"the nbval kernel ({envs.offline_mode()}) has the network on: {out}"
+    assert out["data_listing"] == [] and Path(out["data"]).parent == tmp_path / "data", out
+    assert out["prefix"] == sys.prefix and out["cwd"] == str(tmp_path / "nb"), out
+
+
+@pytest.mark.timeout(120)
+def test_a_refused_kernel_fails_with_the_launchers_message(tmp_path):
+    """What nbval shows when the launcher refuses (it sends the kernel's stderr to /dev/null): the reason."""
+    spec = envs.write_offline_kernelspec(tmp_path / "kernel", Path(sys.prefix), tmp_path / "data")
+    kernel_json = spec / "kernel.json"
+    kernel = json.loads(kernel_json.read_text())
+    kernel["argv"][kernel["argv"].index("--prefix") + 1] = str(tmp_path / "elsewhere")
+    kernel_json.write_text(json.dumps(kernel))
+    with pytest.raises(RuntimeError, match="refusing to start the kernel: the kernel would run in .* not in the "
+                                           "Binder environment"):
+        envs.start_kernel(spec, cwd=str(tmp_path), stderr=subprocess.DEVNULL, startup_timeout=60)
+
+
+def launch(tmp_path: Path, *, net: str, prefix: str = sys.prefix, env: dict | None = None,
+           data_files: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run tests/kernel_launcher.py as the kernelspec would (but with no unshare around it) with
+    ``--check-only``: it exits after its checks instead of starting ipykernel."""
+    connection = tmp_path / "kernel-probe.json"
+    for name in data_files:
+        (tmp_path / "data" / connection.stem).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / connection.stem / name).write_text("already here")
+    cmd = [sys.executable, str(envs.LAUNCHER), "--net", net, "--prefix", prefix, "--data-root",
+           str(tmp_path / "data"), "--report", str(tmp_path / "refused.txt"), "--check-only", "-f", str(connection)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env or dict(os.environ))
+
+
+def guarded_env(tmp_path: Path) -> dict:
+    (tmp_path / "guard").mkdir(exist_ok=True)
+    (tmp_path / "guard" / "sitecustomize.py").write_text(NET_GUARD)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "guard"),
+                                                                      os.environ.get("PYTHONPATH")])))
+
+
+@pytest.mark.parametrize("case", ["network-on", "no-guard", "data-not-empty", "wrong-prefix"])
+def test_the_kernel_launcher_refuses_when_a_guarantee_does_not_hold(tmp_path, case):
+    """nbval's one run is also the offline run: the launcher must refuse a kernel that would have the network
+    (no namespace of its own; the guard missing), find data on disk, or run in another environment."""
+    if case == "network-on":
+        proc, expected = launch(tmp_path, net="unshare"), "the network is on"
+    elif case == "no-guard":
+        proc, expected = launch(tmp_path, net="guard"), "socket guard is not installed"
+    elif case == "data-not-empty":
+        proc = launch(tmp_path, net="guard", env=guarded_env(tmp_path), data_files=("mnist.npz",))
+        expected = "is not empty (mnist.npz)"
+    else:
+        proc, expected = launch(tmp_path, net="guard", prefix=str(tmp_path)), "not in the Binder environment"
+    assert proc.returncode == 3, (proc.returncode, proc.stdout, proc.stderr)
+    assert "refusing to start the kernel" in proc.stderr and expected in proc.stderr, proc.stderr
+    assert expected in (tmp_path / "refused.txt").read_text()
+
+
+def test_the_kernel_launcher_passes_its_checks_when_they_hold(tmp_path):
+    """The same launcher, the guard in place and nothing in the data folder: it gets past every check."""
+    proc = launch(tmp_path, net="guard", env=guarded_env(tmp_path))
+    assert proc.returncode == 0 and "checks passed" in proc.stdout, (proc.stdout, proc.stderr)
+    assert not (tmp_path / "refused.txt").exists()
+    assert (tmp_path / "data" / "kernel-probe").is_dir()
 
 
 LAB_PROBE = """\
@@ -195,8 +287,8 @@ MNIST_CALL = re.compile(r"load_mnist\(|load\(\s*[\"']mnist[\"']")
 
 
 def test_chapters_that_use_mnist_have_an_offline_fallback():
-    """A chapter may offer MNIST, but must fall back when the files are missing (and it does, offline, above:
-    test_chapter_executes_offline runs every chapter with an empty data folder)."""
+    """A chapter may offer MNIST, but must fall back when the files are missing (and it does, offline:
+    nbval runs every chapter with the network off and an empty data folder, see the root conftest.py)."""
     for nb in NOTEBOOKS:
         code = notebook_code(nb)
         if not MNIST_CALL.search(code):
