@@ -23,7 +23,7 @@ import torch
 
 from aecourse import metrics
 from aecourse.data import make_sparse_features
-from aecourse.models import SAE_RECIPES, train_sae
+from aecourse.sae import SAE_RECIPES, train_sae
 
 THREADS = 2
 SEEDS = (0, 1, 2)

@@ -42,8 +42,10 @@ import numpy as np
 import torch
 
 from .progress import progress_bar
-from .train import CheckpointError, TrainingThreads, load_checkpoint, save_checkpoint, seed_everything
-from .vae import VAE, VAEConfig, make_objective
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .objectives import make_objective
+from .train import TrainingThreads, seed_everything
+from .vae import VAE, VAEConfig
 
 __all__ = ["Recipe", "RECIPES", "available", "load", "train", "evaluate_dsprites", "verify",
            "manifest", "weights_dir", "cache_dir", "ZooError"]
