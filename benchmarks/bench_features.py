@@ -1,6 +1,6 @@
 """Do sparse autoencoders recover known features? L1 and TopK on the synthetic benchmark.
 
-Trains the two recipes of ``aecourse.models.SAE_RECIPES`` on
+Trains the two recipes of ``aecourse.sae.SAE_RECIPES`` on
 ``make_sparse_features(preset="default")`` (d=32, 64 true features, ~4 active
 per input) for three seeds (data and model seeded alike), with 2 torch
 threads, and reports feature recovery against the true dictionary:

@@ -220,7 +220,8 @@ def require(model: Any, protocol: type, name: str = "model", fix: str = "") -> A
     """``model`` if it has the methods of ``protocol``, else a TypeError in the one shape."""
     if not isinstance(model, protocol):
         raise invalid(name, _DESCRIBED.get(protocol, protocol.__name__), type(model).__name__,
-                      fix or "build one with aecourse.models or aecourse.vae", error=TypeError, shown=True)
+                      fix or "build one with aecourse.models, aecourse.sae or aecourse.vae", error=TypeError,
+                      shown=True)
     return model
 
 

@@ -39,7 +39,7 @@ import math
 import torch
 from torch import nn
 
-from .contracts import invalid
+from .contracts import check_int, invalid
 
 __all__ = [
     "soft_interval",
@@ -257,9 +257,9 @@ class MaskedDecoder(nn.Module):
                  grid: int = 8, effect_hidden: int = 32):
         super().__init__()
         out_shape = tuple(int(s) for s in out_shape)
-        if latent_dim < 1 or channels < 1 or grid < 1 or effect_hidden < 1:
-            raise ValueError(f"latent_dim, channels, grid and effect_hidden must be >= 1, got {latent_dim}, "
-                             f"{channels}, {grid}, {effect_hidden}")
+        latent_dim, channels, grid, effect_hidden = (
+            check_int(name, value, low=1) for name, value in
+            (("latent_dim", latent_dim), ("channels", channels), ("grid", grid), ("effect_hidden", effect_hidden)))
         if len(out_shape) != 3 or min(out_shape) < 1 or out_shape[1] != out_shape[2]:
             raise ValueError(f"out_shape must be (channels, side, side) for square images, got {out_shape}")
         steps = _upsampling_steps(out_shape[1], grid)

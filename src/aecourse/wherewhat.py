@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .contracts import check_latent_dim, check_number, invalid
+from .contracts import check_int, check_latent_dim, check_number, invalid
 from .masks import LatentEffects, MaskedDecoder, compose_masked, mask_area, soft_interval, soft_rectangle_masks
 from .vae import beta_tcvae_loss
 
@@ -124,8 +124,7 @@ class PerturbationRecogniser(nn.Module):
         if len(image_shape) != 3 or min(image_shape) < 1 or image_shape[1] % 4 or image_shape[2] % 4:
             raise ValueError(f"image_shape must be (channels, height, width) with height and width multiples of 4, "
                              f"got {image_shape}")
-        if latent_dim < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        latent_dim = check_int("latent_dim", latent_dim, low=1)
         c, h, w = image_shape
         c1, c2 = channels
         self.latent_dim, self.image_shape = latent_dim, image_shape
@@ -170,10 +169,9 @@ def sample_perturbations(batch: int, latent_dim: int, *, scale: float = 2.0, min
     dims : LongTensor, shape (batch,)
     eps : Tensor, shape (batch,), float32
     """
-    if batch < 1 or latent_dim < 1:
-        raise ValueError(f"batch and latent_dim must be >= 1, got {batch} and {latent_dim}")
-    if not 0 <= min_abs <= scale or scale <= 0:
-        raise ValueError(f"need 0 <= min_abs <= scale and scale > 0, got min_abs={min_abs}, scale={scale}")
+    batch, latent_dim = check_int("batch", batch, low=1), check_int("latent_dim", latent_dim, low=1)
+    scale = check_number("scale", scale, low=0, low_open=True)
+    min_abs = check_number("min_abs", min_abs, low=0, high=scale, fix="the smallest |eps| cannot exceed the largest")
     dims = torch.randint(latent_dim, (batch,), generator=generator)
     size = min_abs + (scale - min_abs) * torch.rand(batch, generator=generator)
     sign = torch.randint(2, (batch,), generator=generator) * 2 - 1
@@ -247,15 +245,14 @@ def perturbation_loss(decode, recogniser, z: torch.Tensor, dims: torch.Tensor,
 class BetaTCVAEPerturbationLoss(nn.Module):
     """beta-TCVAE plus perturbation simplicity: ``beta_tcvae + ps_weight * perturbation_loss``.
 
-    The second term is :func:`perturbation_loss` (Zhu, Xu
-    & Tao 2021): ``ps_batch`` codes are drawn from the prior ``N(0, I)`` (the
-    codes the decoder must render well, and the ones traversals and the TPL
-    score visit), one latent of each is moved by ``eps``
-    (:func:`sample_perturbations`), and the
-    :class:`PerturbationRecogniser` held by this module
-    must tell from the two decoded images which latent moved and by how
-    much. Its gradient reaches the decoder and the recogniser alike (not the
-    encoder: the codes come from the prior).
+    The second term is :func:`perturbation_loss` (Zhu, Xu & Tao 2021):
+    ``ps_batch`` codes are drawn from the prior ``N(0, I)`` (the codes the
+    decoder must render well, and the ones traversals and the TPL score
+    visit), one latent of each is moved by ``eps`` (:func:`sample_perturbations`),
+    and the :class:`PerturbationRecogniser` held by this module must tell from
+    the two decoded images which latent moved and by how much. Its gradient
+    reaches the decoder and the recogniser alike (not the encoder: the codes
+    come from the prior).
 
     Because the recogniser has weights, this objective is an ``nn.Module``:
     give its ``parameters()`` to the optimiser along with the VAE's (as
@@ -340,8 +337,8 @@ class MaskAreaPenalty(nn.Module):
         loss, logs = self.objective(model, x)
         masks = getattr(getattr(model, "decoder", None), "masks", None)
         if masks is None:
-            raise TypeError("a mask-area penalty needs a VAE with decoder='masked' (its decoder has masks()); "
-                            "set mask_weight=0 for other models")
+            raise invalid("model", "a VAE with decoder='masked' (its decoder has masks()) for a mask-area penalty",
+                          type(model).__name__, "set mask_weight=0 for other models", error=TypeError, shown=True)
         area = mask_area(masks())
         return loss + self.weight * area.sum(), {**logs, "mask_area": area.mean().item()}
 
@@ -428,10 +425,8 @@ def _distance_fn(distance: str):
 
 
 def _check_traversal(span: float, steps: int) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2 (points along the traversal), got {steps!r}")
-    if not span > 0:
-        raise ValueError(f"span must be > 0 (the traversal runs over [-span, span]), got {span!r}")
+    check_int("steps", steps, low=2, fix="it counts the points along the traversal")
+    check_number("span", span, low=0, low_open=True, fix="the traversal runs over [-span, span]")
 
 
 def _decode_fn(decode):
@@ -512,8 +507,8 @@ def traversal_length(decode, z0, dim: int, *, span: float = 2.0, steps: int = 50
 def _latent_dim(model) -> int:
     d = getattr(model, "latent_dim", None)
     if not hasattr(model, "decode") or not isinstance(d, (int, np.integer)):
-        raise TypeError(f"model must have decode(z) and an integer latent_dim (e.g. an aecourse VAE), "
-                        f"got {type(model).__name__}")
+        raise invalid("model", "a decoder with decode(z) and an integer latent_dim (e.g. an aecourse VAE)",
+                      type(model).__name__, error=TypeError, shown=True)
     return int(d)
 
 
@@ -539,8 +534,7 @@ def traversal_lengths(model, *, num_traversals: int = 100, steps: int = 50, span
     d = _latent_dim(model)
     _check_traversal(span, steps)
     _distance_fn(distance)
-    if isinstance(num_traversals, bool) or not isinstance(num_traversals, (int, np.integer)) or num_traversals < 1:
-        raise ValueError(f"num_traversals must be an integer >= 1, got {num_traversals!r}")
+    check_int("num_traversals", num_traversals, low=1)
     z0 = np.random.default_rng(seed).standard_normal((num_traversals, d)).astype(np.float32)
     lengths = _lengths(model, z0, range(d), span, steps, distance)
     return lengths if return_all else lengths.mean(0)
@@ -620,9 +614,8 @@ def tpl_score(model, *, num_traversals: int = 100, steps: int = 50, span: float 
         was used).
     """
     _distance_fn(distance)
-    thresh = DEFAULT_ACTIVE_THRESH[distance] if active_thresh is None else float(active_thresh)
-    if not thresh >= 0:
-        raise ValueError(f"active_thresh must be >= 0, got {active_thresh!r}")
+    thresh = (DEFAULT_ACTIVE_THRESH[distance] if active_thresh is None
+              else check_number("active_thresh", active_thresh, low=0))
     lengths = traversal_lengths(model, num_traversals=num_traversals, steps=steps, span=span, distance=distance,
                                 seed=seed, return_all=True)
     per_latent = lengths.mean(0)
