@@ -51,7 +51,8 @@ import torch.nn.functional as F
 
 from aecourse import train as _train
 from aecourse.data import load_sklearn_digits, make_glyph_digits, make_sparse_features
-from aecourse.models import DenseAutoencoder, SparseAutoencoder, l1_loss, topk_loss, train_sae
+from aecourse.models import DenseAutoencoder
+from aecourse.sae import SparseAutoencoder, l1_loss, topk_loss, train_sae
 from aecourse.train import TrainingThreads, fit, seed_everything
 from aecourse.vae import VAE, VAEConfig
 

@@ -1,6 +1,6 @@
 """Do sparse autoencoders recover known features? L1 and TopK on the synthetic benchmark.
 
-Trains the two recipes of ``aecourse.models.SAE_RECIPES`` on
+Trains the two recipes of ``aecourse.sae.SAE_RECIPES`` on
 ``make_sparse_features(preset="default")`` (d=32, 64 true features, ~4 active
 per input) for three seeds (data and model seeded alike), with 2 torch
 threads, and reports feature recovery against the true dictionary:
@@ -23,7 +23,7 @@ import torch
 
 from aecourse import metrics
 from aecourse.data import make_sparse_features
-from aecourse.models import SAE_RECIPES, train_sae
+from aecourse.sae import SAE_RECIPES, train_sae
 
 THREADS = 2
 SEEDS = (0, 1, 2)

@@ -30,7 +30,7 @@ import torch
 
 from aecourse import morphometry, zoo
 from aecourse.data import make_glyph_digits
-from aecourse.models import SparseAutoencoder
+from aecourse.sae import SparseAutoencoder
 from aecourse.vae import VAE, VAEConfig
 from aecourse.widgets import intervention_explorer, latent_traversal, sparse_activation_table
 

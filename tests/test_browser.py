@@ -73,7 +73,7 @@ traversal
 TABLE_SCRATCH = '''\
 import ipywidgets
 from aecourse.data import sparse_patterns
-from aecourse.models import SparseAutoencoder
+from aecourse.sae import SparseAutoencoder
 from aecourse.widgets import sparse_activation_table
 
 torch_model = SparseAutoencoder(in_shape=4, latent_dim=5)
@@ -88,7 +88,7 @@ ipywidgets.VBox([ipywidgets.IntSlider(description="plain slider"), table])
 KEYBOARD_SCRATCH = ('''\
 import torch
 from torch import nn
-from aecourse.models import SparseAutoencoder
+from aecourse.sae import SparseAutoencoder
 from aecourse.widgets import intervention_explorer, latent_traversal, sparse_activation_table
 
 torch.manual_seed(0)

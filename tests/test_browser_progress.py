@@ -37,7 +37,8 @@ BROKEN = re.compile(r"Error displaying widget|model not found|Error rendering ou
 FIT_CELL = """\
 import time
 import torch
-from aecourse.models import DenseAutoencoder, train_sae
+from aecourse.models import DenseAutoencoder
+from aecourse.sae import train_sae
 from aecourse.train import fit
 
 torch.manual_seed(0)

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from aecourse import metrics
 from aecourse.viz.sparse import (activation_heatmap, feature_grid, plot_feature_matrix, plot_log_density,
                                      plot_sparsity_tradeoff)
-from aecourse.models import SparseAutoencoder
+from aecourse.sae import SparseAutoencoder
 
 
 def test_activation_heatmap_labels_and_values():

@@ -133,7 +133,7 @@ def test_matching_order_puts_matched_units_first(truth):
 
 
 def test_accepts_models_and_datasets():
-    from aecourse.models import SparseAutoencoder
+    from aecourse.sae import SparseAutoencoder
 
     data = make_sparse_features(10, seed=0)
     model = SparseAutoencoder(in_shape=32, latent_dim=64)

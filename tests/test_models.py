@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from aecourse.models import AEConfig, ConvAutoencoder, DenseAutoencoder, build_model, count_parameters
+from aecourse.checkpoints import build_model
+from aecourse.models import AEConfig, ConvAutoencoder, DenseAutoencoder, count_parameters
 
 
 @pytest.mark.parametrize("cls,shape,hidden", [
@@ -43,13 +44,13 @@ def test_count_parameters_skips_frozen():
 
 def test_build_model_from_config_dict():
     model = DenseAutoencoder(in_shape=(1, 8, 8), latent_dim=4, hidden=(10,))
-    from aecourse.models import config_dict
+    from aecourse.checkpoints import config_dict
     rebuilt = build_model("DenseAutoencoder", config_dict(model))
     assert rebuilt.config == model.config
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(latent_dim=0), "latent_dim must be >= 1"),
+    (dict(latent_dim=0), "latent_dim must be an integer >= 1"),
     (dict(activation="swishy"), "unknown activation 'swishy'"),
     (dict(in_shape=(28, 28)), "in_shape must be"),
 ])

@@ -16,7 +16,8 @@ import torch
 from nbclient import NotebookClient
 
 from aecourse import progress as pg
-from aecourse.models import DenseAutoencoder, train_sae
+from aecourse.models import DenseAutoencoder
+from aecourse.sae import train_sae
 from aecourse.train import fit
 
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from aecourse import train as tr
-from aecourse.models import DenseAutoencoder, SparseAutoencoder, topk_loss, train_sae
+from aecourse.models import DenseAutoencoder
+from aecourse.sae import SparseAutoencoder, topk_loss, train_sae
 from aecourse.train import TrainingThreads, fit, usable_cores
 from aecourse.vae import VAE, VAEConfig
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from aecourse.models import DenseAutoencoder
-from aecourse.train import (CheckpointError, default_device, evaluate, fit, is_grading, load_checkpoint,
-                            save_checkpoint, seed_everything)
+from aecourse.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from aecourse.train import default_device, evaluate, fit, is_grading, seed_everything
 
 
 def _data(n=256, seed=0):
@@ -60,7 +60,7 @@ def test_after_step_hook_runs_every_step():
 
 
 def test_fit_validates_arguments():
-    with pytest.raises(ValueError, match="epochs and batch_size"):
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
         fit(_model(), _data(), epochs=0)
     with pytest.raises(TypeError, match="must be a Tensor"):
         fit(_model(), [[1, 2]], epochs=1)

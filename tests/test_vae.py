@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from aecourse.train import load_checkpoint, save_checkpoint
+from aecourse.checkpoints import load_checkpoint, save_checkpoint
+from aecourse.objectives import OBJECTIVES, make_objective
 from aecourse.vae import (
-    OBJECTIVES,
     AnnealedCapacityLoss,
     FactorVAELoss,
     VAE,
@@ -20,7 +20,6 @@ from aecourse.vae import (
     gaussian_kl,
     gaussian_log_density,
     kl_decomposition,
-    make_objective,
     permute_dims,
     reparameterize,
     vae_loss,
@@ -332,7 +331,7 @@ def test_config_rejects_unsupported_architectures_with_a_fix(kw, match):
 
 
 def test_configs_saved_before_the_architecture_options_still_load(tmp_path):
-    from aecourse.models import build_model, config_dict
+    from aecourse.checkpoints import build_model, config_dict
 
     model = _model()
     old = {k: v for k, v in config_dict(model).items() if k not in ("encoder", "decoder")}
@@ -390,7 +389,7 @@ def test_perturbation_objective_errors():
 
 
 def test_mask_area_penalty_adds_the_summed_areas_and_keeps_the_recogniser_trainable():
-    from aecourse.vae import MaskAreaPenalty
+    from aecourse.wherewhat import MaskAreaPenalty
     from aecourse.wherewhat import mask_area
 
     torch.manual_seed(0)

@@ -12,7 +12,8 @@ import torch
 from matplotlib import image as mpimg
 
 from aecourse.data import sparse_patterns
-from aecourse.models import DenseAutoencoder, SparseAutoencoder
+from aecourse.models import DenseAutoencoder
+from aecourse.sae import SparseAutoencoder
 from aecourse.widgets import (SparseActivationTable, intervention_explorer, latent_traversal, png_bytes, png_size,
                               sparse_activation_table, step_selection)
 

@@ -10,7 +10,7 @@ import torch
 
 from aecourse import morphometry, zoo
 from aecourse.cli import main
-from aecourse.train import CheckpointError
+from aecourse.checkpoints import CheckpointError
 from aecourse.vae import VAE
 
 TINY = zoo.Recipe("dsprites", "beta_tcvae", 6.0, steps=30, batch_size=64, resolution=16, hidden=(32,),

@@ -7,9 +7,16 @@ The library is the course's appendix, one module per idea:
   digits), ``digits`` (sklearn digits, MNIST files), ``sparse`` (the seed's sparse patterns, synthetic
   sparse features) and ``dsprites`` (a faithful procedural dSprites: factors, index arithmetic, the
   original's geometry)
-* :mod:`aecourse.models`  autoencoders: dense, convolutional, sparse (L1, KL, TopK)
-* :mod:`aecourse.vae`     VAE, beta-VAE and beta-TCVAE objectives (reparameterisation, KL, total correlation)
-* :mod:`aecourse.train`   the fit loop, devices, seeding, checkpoints
+* :mod:`aecourse.contracts` input validation (one message shape), ``LossFn``, the model protocols, ``encoder_fn``
+* :mod:`aecourse.models`  dense and convolutional autoencoders
+* :mod:`aecourse.sae`     the sparse autoencoder: TopK, L1 and KL losses, dead-unit resampling, recipes, ``train_sae``
+* :mod:`aecourse.vae`     VAE, beta-VAE, annealed, FactorVAE and beta-TCVAE objectives (reparameterisation, KL,
+  total correlation)
+* :mod:`aecourse.masks`   the masked decoder: each latent acts through a learned soft rectangle
+* :mod:`aecourse.wherewhat` chapter 07: masks (re-exported), perturbation simplicity and its objectives, TPL
+* :mod:`aecourse.objectives` every objective by name (``make_objective``), above vae and wherewhat
+* :mod:`aecourse.train`   the fit loop, devices, seeding, CPU threads (imports no model module)
+* :mod:`aecourse.checkpoints` the one registry of model classes, ``build_model``, save and load
 * :mod:`aecourse.metrics` sparsity, reconstruction and feature-recovery measures
 * :mod:`aecourse.disentanglement` supervised disentanglement metrics (MIG, FactorVAE, beta-VAE, DCI, SAP, modularity)
 * :mod:`aecourse.morphometry` Morpho-MNIST stroke thickness, slant, length and area of (decoded) digits

@@ -27,7 +27,7 @@ __all__ = [
     "invalid", "check_number", "check_int", "check_choice",
     "as_array", "as_tensor", "as_codes",
     "LossFn", "Represent", "Encoder", "Autoencoder", "VariationalAutoencoder", "require",
-    "encoder_fn",
+    "check_latent_dim", "encoder_fn",
 ]
 
 
@@ -220,8 +220,20 @@ def require(model: Any, protocol: type, name: str = "model", fix: str = "") -> A
     """``model`` if it has the methods of ``protocol``, else a TypeError in the one shape."""
     if not isinstance(model, protocol):
         raise invalid(name, _DESCRIBED.get(protocol, protocol.__name__), type(model).__name__,
-                      fix or "build one with aecourse.models or aecourse.vae", error=TypeError, shown=True)
+                      fix or "build one with aecourse.models, aecourse.sae or aecourse.vae", error=TypeError,
+                      shown=True)
     return model
+
+
+def check_latent_dim(model: Any, latent_dim: int, what: str = "this objective",
+                     fix: str = "pass latent_dim=model.latent_dim to make_objective") -> None:
+    """A ValueError unless ``model.latent_dim`` is ``latent_dim``, the size ``what`` was built for.
+
+    For objectives and networks of their own that read a model's codes (a discriminator, a recogniser).
+    """
+    got = getattr(model, "latent_dim", None)
+    if got != latent_dim:
+        raise invalid("model.latent_dim", f"{latent_dim} ({what} was built for latent_dim={latent_dim})", got, fix)
 
 
 def encoder_fn(model: Any, *, batch_size: int = 1024) -> Callable[[Any], np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 from importlib import metadata
 
@@ -24,8 +25,6 @@ PACKAGES = [
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
-    import re
-
     # leading digits of each dotted part: "2.13.0+cpu" -> (2, 13, 0), "4.2.0rc1" -> (4, 2, 0)
     out = []
     for part in v.split("+")[0].split("."):
@@ -67,7 +66,9 @@ def report(file=None) -> list[str]:
         else:
             status = "ok"
         rows.append((name, v or "-", status))
-    try:  # a broken torch install should be reported, not crash the report
+    # torch and aecourse.train (which imports torch) are imported here, not at the top, so that a broken
+    # torch install is reported as a problem in the table instead of making this module fail to import.
+    try:
         import torch
 
         from .train import default_device

@@ -1,15 +1,17 @@
-"""One training loop for the whole course, plus devices, seeds and checkpoints.
+"""One training loop for the whole course, plus devices, seeds and CPU threads.
 
 The loop is the one you write yourself in chapter 01 (``zero_grad``,
 forward, loss, ``backward``, ``step``) with the bookkeeping added: batches,
 a progress line (:mod:`aecourse.progress`), a loss history, the device, and
 the number of CPU threads (:class:`TrainingThreads`).
+
+It trains any ``nn.Module`` with any objective (:data:`aecourse.contracts.LossFn`),
+so it imports no model module: the models (:mod:`aecourse.models`, :mod:`aecourse.sae`,
+:mod:`aecourse.vae`) sit beside it, and saving and loading them is :mod:`aecourse.checkpoints`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
 import os
 import random
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .contracts import LossFn, as_tensor, check_int, invalid
 from .progress import progress_bar
 
 __all__ = [
@@ -34,13 +37,7 @@ __all__ = [
     "fit",
     "reconstruction_loss",
     "evaluate",
-    "save_checkpoint",
-    "load_checkpoint",
-    "CheckpointError",
 ]
-
-CHECKPOINT_FORMAT = "aecourse-checkpoint"
-CHECKPOINT_VERSION = 1
 
 
 # --------------------------------------------------------------------------- devices, seeds
@@ -164,7 +161,7 @@ class TrainingThreads:
     anything else runs; with one thread it runs alike either way.
 
     On the models the chapters train with :func:`fit` and
-    :func:`~aecourse.models.train_sae` (dense, sparse, MLP VAEs) the weights
+    :func:`~aecourse.sae.train_sae` (dense, sparse, MLP VAEs) the weights
     after training are bit-identical with one and with two threads
     (tests/test_threads.py checks it), so switching does not change results.
     That is not true of every model: the zoo's masked ("where") decoder
@@ -212,7 +209,7 @@ class TrainingThreads:
                 raise ValueError(f"{THREADS_ENV} must be a whole number of threads, got "
                                  f"{os.environ[THREADS_ENV]!r}; unset it to choose from the load") from None
         if threads is not None and int(threads) < 1:
-            raise ValueError(f"threads must be >= 1 or None (choose from the load), got {threads}")
+            raise invalid("threads", ">= 1 or None (choose from the load)", threads)
         self.fixed = None if threads is None else int(threads)
         self.interval = float(interval)
         self.used: list[int] = []  # every count used, in order of first use
@@ -291,27 +288,9 @@ class History:
         return f"History(epochs={len(self.train_loss)}, steps={self.steps}, train_loss={last}{val})"
 
 
-LossFn = Callable[[nn.Module, torch.Tensor], "torch.Tensor | tuple[torch.Tensor, dict]"]
-
-
 def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Mean squared error between ``x`` and ``model(x)``, averaged over everything."""
     return torch.mean((model(x) - x) ** 2)
-
-
-def _as_tensor(data, name: str) -> torch.Tensor:
-    """Accept a tensor, an array, or anything with an ``images`` tensor."""
-    if hasattr(data, "images"):
-        data = data.images
-    if isinstance(data, np.ndarray):
-        data = torch.from_numpy(data)
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a Tensor, a NumPy array or a dataset with .images, got {type(data).__name__}"
-        )
-    if data.dim() < 2 or len(data) == 0:
-        raise ValueError(f"{name} must be a non-empty batch (n, ...), got shape {tuple(data.shape)}")
-    return data.float()
 
 
 def _batches(x: torch.Tensor, batch_size: int, generator: torch.Generator | None) -> Iterable[torch.Tensor]:
@@ -333,7 +312,7 @@ def evaluate(model: nn.Module, data, loss_fn: LossFn = reconstruction_loss, *, b
              device: torch.device | str | None = None) -> float:
     """Average ``loss_fn`` over ``data`` without training (eval mode, no grad)."""
     device = torch.device(device) if device else next(model.parameters()).device
-    x = _as_tensor(data, "data").to(device)
+    x = as_tensor(data, "data", min_dim=2).to(device)
     was_training = model.training
     model.eval()
     total = 0.0
@@ -384,13 +363,13 @@ def fit(
         of the machine (:class:`TrainingThreads`). The previous setting is
         restored afterwards.
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got epochs={epochs}, batch_size={batch_size}")
+    epochs = check_int("epochs", epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
     device = default_device(str(device) if device else None)
     generator = seed_everything(seed)
     model.to(device)
-    x = _as_tensor(data, "data").to(device)
-    x_val = _as_tensor(val_data, "val_data").to(device) if val_data is not None else None
+    x = as_tensor(data, "data", min_dim=2).to(device)
+    x_val = as_tensor(val_data, "val_data", min_dim=2).to(device) if val_data is not None else None
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     history = History()
 
@@ -421,110 +400,3 @@ def fit(
                 bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}")
     model.eval()
     return history
-
-
-# --------------------------------------------------------------------------- checkpoints
-class CheckpointError(ValueError):
-    """A checkpoint file that is missing, corrupt, or for a different model."""
-
-
-def _digest(state_dict: dict) -> str:
-    h = hashlib.sha256()
-    for k in sorted(state_dict):
-        t = state_dict[k].detach().cpu().contiguous()
-        h.update(k.encode())
-        h.update(str(t.dtype).encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    return h.hexdigest()
-
-
-def save_checkpoint(model: nn.Module, path: str | Path, **meta) -> Path:
-    """Save weights, the model's class and config, and a content hash.
-
-    ``meta`` holds plain values (numbers, strings, lists) such as the
-    training history or the seed. Returns the path written.
-    """
-    from .models import config_dict
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "model_class": type(model).__name__,
-        "config": config_dict(model) if hasattr(model, "config") else None,
-        "state_dict": state,
-        "sha256": _digest(state),
-        "meta": meta,
-    }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)  # never leave a half-written checkpoint behind
-    return path
-
-
-def load_checkpoint(path: str | Path, model: nn.Module | None = None, *, map_location="cpu"):
-    """Load a checkpoint written by :func:`save_checkpoint`.
-
-    With ``model`` given, its weights are replaced (after checking the class
-    and every tensor shape match) and ``(model, meta)`` is returned; without
-    it the model is rebuilt from the stored class and config.
-
-    Raises
-    ------
-    FileNotFoundError
-        The file does not exist.
-    CheckpointError
-        The file is corrupt or truncated, is not an aecourse checkpoint, its
-        contents do not match its hash, or it belongs to a different model.
-    """
-    from . import vae  # noqa: F401  (registers VAE in MODEL_CLASSES)
-    from .models import MODEL_CLASSES, build_model
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train the model first or check the path")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(exc).__name__}): the file is corrupt or truncated. "
-            "Delete it and re-train, or re-download it."
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is a torch file but not an aecourse checkpoint (made by save_checkpoint)")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint version {payload.get('version')}, this aecourse reads {CHECKPOINT_VERSION}"
-        )
-    state = payload["state_dict"]
-    if _digest(state) != payload.get("sha256"):
-        raise CheckpointError(f"{path}: weights do not match the stored sha256; the file was damaged or edited")
-
-    stored = payload["model_class"]
-    if model is None:
-        if stored not in MODEL_CLASSES or payload["config"] is None:
-            raise CheckpointError(f"{path} holds a {stored}; pass a model instance to load it into")
-        model = build_model(stored, payload["config"])
-    elif type(model).__name__ != stored:
-        raise CheckpointError(f"{path} holds a {stored}, but the model given is a {type(model).__name__}")
-
-    own = model.state_dict()
-    problems = [f"missing {k}" for k in own if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in own]
-    problems += [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if problems:
-        raise CheckpointError(
-            f"{path} does not fit this model (different config?): " + "; ".join(problems[:5])
-            + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        )
-    model.load_state_dict(state)
-    return model, payload.get("meta", {})

@@ -18,10 +18,11 @@ objective          what it adds to the reconstruction term
 :func:`beta_tcvae_loss`  the KL split into index-code mutual information,
                    total correlation and dimension-wise KL, with the total
                    correlation weighted by ``beta`` (Chen et al. 2018)
-:class:`BetaTCVAEPerturbationLoss`  beta-TCVAE plus ``ps_weight`` times the
-                   perturbation-simplicity loss of Zhu, Xu & Tao (2021), with
-                   its own trainable recogniser (chapter 07-where-what)
 =================  =====================================================
+
+Chapter 07's objectives (beta-TCVAE plus perturbation simplicity, the
+mask-area penalty) are in :mod:`aecourse.wherewhat`; every objective by name
+is :func:`aecourse.objectives.make_objective`.
 
 Shapes: ``x`` is ``(batch, channels, height, width)`` in [0, 1] and is
 modelled as independent Bernoulli pixels (binary dSprites, anti-aliased
@@ -31,7 +32,9 @@ Architectures (:class:`VAEConfig` ``encoder`` / ``decoder``): fully connected
 networks (``"mlp"``, the default, as Chen et al. 2018 used for dSprites), the
 beta-VAE papers' convolutional networks for 32x32 and 64x64 images
 (``"conv"``), and for the decoder also the spatially masked decoder of
-:class:`aecourse.wherewhat.MaskedDecoder` (``"masked"``).
+:class:`aecourse.masks.MaskedDecoder` (``"masked"``).
+
+Imports: :mod:`aecourse.contracts` and :mod:`aecourse.masks` only.
 
 API shared with :mod:`aecourse.models`: ``encode(x)`` returns the posterior
 **mean** (the representation every metric reads), ``decode(z)`` returns
@@ -44,11 +47,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from math import prod
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .contracts import LossFn, VariationalAutoencoder, check_int, check_latent_dim, check_number, require
+from .masks import MaskedDecoder
 
 __all__ = [
     "VAEConfig",
@@ -63,13 +67,9 @@ __all__ = [
     "ae_loss",
     "vae_loss",
     "beta_tcvae_loss",
-    "BetaTCVAEPerturbationLoss",
     "AnnealedCapacityLoss",
     "FactorVAELoss",
     "permute_dims",
-    "MaskAreaPenalty",
-    "OBJECTIVES",
-    "make_objective",
 ]
 
 LOG_2PI = math.log(2 * math.pi)
@@ -102,7 +102,7 @@ class VAEConfig:
         :func:`conv_encoder`. Only square 32x32 or 64x64 images.
     decoder : "mlp", "conv" or "masked"
         ``"conv"`` mirrors the conv encoder (:func:`conv_decoder`);
-        ``"masked"`` is :class:`aecourse.wherewhat.MaskedDecoder` (every
+        ``"masked"`` is :class:`aecourse.masks.MaskedDecoder` (every
         latent acts through a learned spatial mask on an 8x8 grid), for
         square images whose side is 8 times a power of two.
 
@@ -121,8 +121,7 @@ class VAEConfig:
         self.hidden = tuple(int(h) for h in self.hidden)
         if len(self.in_shape) != 3 or min(self.in_shape) < 1:
             raise ValueError(f"in_shape must be (channels, height, width), got {self.in_shape}")
-        if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        self.latent_dim = check_int("latent_dim", self.latent_dim, low=1)
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden must be one or more positive widths, got {self.hidden}")
         if self.encoder not in ENCODERS:
@@ -204,6 +203,8 @@ class VAE(nn.Module):
     ``encoder`` and ``decoder`` (MLPs on flattened images by default).
     """
 
+    config_class = VAEConfig  # what aecourse.checkpoints.build_model rebuilds a checkpoint's config into
+
     def __init__(self, config: VAEConfig | None = None, **kwargs):
         super().__init__()
         self.config = config if config is not None else VAEConfig(**kwargs)
@@ -217,8 +218,6 @@ class VAE(nn.Module):
         if c.decoder == "conv":
             self.decoder = conv_decoder(c.in_shape, c.latent_dim)
         elif c.decoder == "masked":
-            from .wherewhat import MaskedDecoder
-
             self.decoder = MaskedDecoder(c.latent_dim, c.in_shape)
         else:
             self.decoder = _mlp([c.latent_dim, *reversed(c.hidden), d_in])
@@ -336,27 +335,12 @@ def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, da
 
 
 # --------------------------------------------------------------------------- objectives (loss_fn for train.fit)
-LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, dict]]
-
-
-def _check_vae(model) -> None:
-    if not hasattr(model, "posterior") or not hasattr(model, "decode_logits"):
-        raise TypeError(
-            f"this objective needs a VAE (with posterior and decode_logits), got {type(model).__name__}; "
-            "build one with aecourse.vae.VAE(...)"
-        )
-
-
-def _check_latent_dim(model, latent_dim: int) -> None:
-    """For objectives with networks of their own that read codes: they must match the model's latent size."""
-    if model.latent_dim != latent_dim:
-        raise ValueError(f"this objective was built for latent_dim={latent_dim}, the model has "
-                         f"{model.latent_dim}; pass latent_dim=model.latent_dim to make_objective")
+_NEEDS_A_VAE = "this objective needs a VAE: build one with aecourse.vae.VAE(...)"
 
 
 def _sampled_elbo_terms(model, x):
     """Encode, sample once, decode: ``(mu, logvar, z, recon, kl)`` with batch-mean recon and KL."""
-    _check_vae(model)
+    require(model, VariationalAutoencoder, fix=_NEEDS_A_VAE)
     mu, logvar = model.posterior(x)
     z = reparameterize(mu, logvar)
     recon = bernoulli_reconstruction(model.decode_logits(z), x).mean()
@@ -372,7 +356,7 @@ def ae_loss() -> LossFn:
     """
 
     def loss_fn(model, x):
-        _check_vae(model)
+        require(model, VariationalAutoencoder, fix=_NEEDS_A_VAE)
         mu, _ = model.posterior(x)
         recon = bernoulli_reconstruction(model.decode_logits(mu), x).mean()
         return recon, {"recon": recon.item()}
@@ -388,8 +372,7 @@ def vae_loss(beta: float = 1.0) -> LossFn:
     code closer to the factorised prior. Returns ``(loss, logs)`` per batch,
     averaged over the batch and summed over pixels and latents.
     """
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
+    beta = check_number("beta", beta, low=0)
 
     def loss_fn(model, x):
         _, _, _, recon, kl = _sampled_elbo_terms(model, x)
@@ -406,8 +389,8 @@ def beta_tcvae_loss(beta: float = 6.0, *, dataset_size: int, alpha: float = 1.0,
     :func:`kl_decomposition` (minibatch-weighted sampling), so the batch
     should be reasonably large (Chen et al. use 2048; 256 works here).
     """
-    if beta < 0 or alpha < 0 or gamma < 0:
-        raise ValueError(f"beta, alpha and gamma must be >= 0, got {beta}, {alpha}, {gamma}")
+    beta, alpha, gamma = (check_number(name, value, low=0)
+                          for name, value in (("beta", beta), ("alpha", alpha), ("gamma", gamma)))
 
     def loss_fn(model, x):
         mu, logvar, z, recon, kl = _sampled_elbo_terms(model, x)
@@ -416,70 +399,6 @@ def beta_tcvae_loss(beta: float = 6.0, *, dataset_size: int, alpha: float = 1.0,
         return loss, {"recon": recon.item(), "kl": kl.item(), **{k: v.item() for k, v in parts.items()}}
 
     return loss_fn
-
-
-class BetaTCVAEPerturbationLoss(nn.Module):
-    """beta-TCVAE plus perturbation simplicity: ``beta_tcvae + ps_weight * perturbation_loss``.
-
-    The second term is :func:`aecourse.wherewhat.perturbation_loss` (Zhu, Xu
-    & Tao 2021): ``ps_batch`` codes are drawn from the prior ``N(0, I)`` (the
-    codes the decoder must render well, and the ones traversals and the TPL
-    score visit), one latent of each is moved by ``eps``
-    (:func:`~aecourse.wherewhat.sample_perturbations`), and the
-    :class:`~aecourse.wherewhat.PerturbationRecogniser` held by this module
-    must tell from the two decoded images which latent moved and by how
-    much. Its gradient reaches the decoder and the recogniser alike (not the
-    encoder: the codes come from the prior).
-
-    Because the recogniser has weights, this objective is an ``nn.Module``:
-    give its ``parameters()`` to the optimiser along with the VAE's (as
-    :func:`aecourse.zoo.train` does). Call it like the other objectives,
-    ``loss_fn(model, x) -> (loss, logs)``; ``logs`` adds ``"ps"`` (the
-    unweighted term), ``"ps_ce"``, ``"ps_mse"`` and ``"ps_acc"`` to
-    beta-TCVAE's. The noise comes from the global torch generator, like the
-    VAE's reparameterisation, so a seeded run repeats exactly.
-
-    Parameters
-    ----------
-    beta : float
-        beta-TCVAE's total-correlation weight.
-    dataset_size : int
-    latent_dim : int
-    image_shape : (channels, height, width)
-    ps_weight : float
-        Weight of the perturbation-simplicity term (0 leaves it out).
-    ps_batch : int, optional
-        Codes per step for the term (default: the data batch size).
-    eps_scale : float
-        Largest ``|eps|`` (see :func:`~aecourse.wherewhat.sample_perturbations`).
-    alpha, gamma : float
-        beta-TCVAE's MI and dimension-wise KL weights (:func:`beta_tcvae_loss`).
-    """
-
-    def __init__(self, beta: float = 6.0, *, dataset_size: int, latent_dim: int,
-                 image_shape: tuple[int, int, int], ps_weight: float = 1.0, ps_batch: int | None = None,
-                 eps_scale: float = 2.0, alpha: float = 1.0, gamma: float = 1.0):
-        super().__init__()
-        from .wherewhat import PerturbationRecogniser
-
-        if ps_weight < 0:
-            raise ValueError(f"ps_weight must be >= 0, got {ps_weight}")
-        if ps_batch is not None and ps_batch < 1:
-            raise ValueError(f"ps_batch must be >= 1 or None, got {ps_batch}")
-        self.tcvae = beta_tcvae_loss(beta, dataset_size=dataset_size, alpha=alpha, gamma=gamma)
-        self.recogniser = PerturbationRecogniser(latent_dim, image_shape)
-        self.latent_dim, self.ps_weight, self.ps_batch, self.eps_scale = latent_dim, ps_weight, ps_batch, eps_scale
-
-    def forward(self, model, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        from .wherewhat import perturbation_loss, sample_perturbations
-
-        _check_latent_dim(model, self.latent_dim)
-        loss, logs = self.tcvae(model, x)
-        n = self.ps_batch or len(x)
-        z = torch.randn(n, self.latent_dim, device=x.device)
-        dims, eps = sample_perturbations(n, self.latent_dim, scale=self.eps_scale)
-        ps, ps_logs = perturbation_loss(model.decode, self.recogniser, z, dims.to(x.device), eps.to(x.device))
-        return loss + self.ps_weight * ps, {**logs, "ps": ps.item(), **ps_logs}
 
 
 class AnnealedCapacityLoss(nn.Module):
@@ -513,11 +432,9 @@ class AnnealedCapacityLoss(nn.Module):
 
     def __init__(self, gamma: float = 1000.0, c_max: float = 25.0, anneal_steps: int = 100000):
         super().__init__()
-        if gamma < 0 or c_max < 0:
-            raise ValueError(f"gamma and c_max must be >= 0, got {gamma} and {c_max}")
-        if anneal_steps < 1:
-            raise ValueError(f"anneal_steps must be >= 1, got {anneal_steps}")
-        self.gamma, self.c_max, self.anneal_steps = float(gamma), float(c_max), int(anneal_steps)
+        self.gamma = check_number("gamma", gamma, low=0)
+        self.c_max = check_number("c_max", c_max, low=0)
+        self.anneal_steps = check_int("anneal_steps", anneal_steps, low=1)
         self.steps_done = 0
 
     def capacity(self, step: int | None = None) -> float:
@@ -578,8 +495,8 @@ class FactorVAELoss(nn.Module):
 
     def __init__(self, gamma: float = 35.0, *, latent_dim: int, hidden: tuple[int, ...] = (256, 256, 256)):
         super().__init__()
-        if gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        gamma = check_number("gamma", gamma, low=0)
+        latent_dim = check_int("latent_dim", latent_dim, low=1)
         widths = [latent_dim, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
@@ -601,126 +518,10 @@ class FactorVAELoss(nn.Module):
         return F.cross_entropy(logits, labels), (logits.argmax(1) == labels).float().mean()
 
     def forward(self, model, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        _check_latent_dim(model, self.latent_dim)
+        check_latent_dim(model, self.latent_dim)
         _, _, z, recon, kl = _sampled_elbo_terms(model, x)
         tc = self.estimate_tc(z)
         disc_loss, acc = self.discriminator_loss(z)
         loss = recon + kl + self.gamma * tc
         return loss + disc_loss, {"recon": recon.item(), "kl": kl.item(), "tc": tc.item(),
                                   "disc_loss": disc_loss.item(), "disc_acc": acc.item()}
-
-
-class MaskAreaPenalty(nn.Module):
-    """Any objective plus ``weight * sum_j area(M_j)``: an incentive for the masks of a masked decoder to shrink.
-
-    ``area`` is :func:`aecourse.wherewhat.mask_area`, the fraction of the grid
-    a mask covers, so ``weight`` is in nats per whole-grid mask. Nothing in
-    a VAE objective rewards small masks (a broad mask costs nothing), so
-    without a penalty they stay nearly as broad as they start; the penalty
-    makes every latent pay for the area it may touch.
-
-    An option, off in the zoo: on dSprites it did not help. In 1,500-step
-    trials of ``dsprites_where`` (32x32, batch 256) the masks stayed at
-    94-98% of the grid without it; with ``weight=20`` all ten shrank alike,
-    to about 65% (6x6 of the 8x8 cells), none specialising, while the
-    reconstruction got worse (43 against 35 nats) and MIG fell (0.07
-    against 0.25). That fits the data: a single sprite can be anywhere, so
-    every factor acts wherever the sprite is and needs a broad mask.
-
-    It is an nn.Module so that an objective with weights of its own
-    (e.g. :class:`BetaTCVAEPerturbationLoss`) keeps them visible through
-    ``parameters()``. ``logs`` gain ``"mask_area"``, the mean area.
-
-    Parameters
-    ----------
-    objective : callable ``(model, x) -> (loss, logs)``
-    weight : float
-        >= 0.
-    """
-
-    def __init__(self, objective, weight: float):
-        super().__init__()
-        if weight < 0:
-            raise ValueError(f"the mask-area weight must be >= 0, got {weight}")
-        self.objective, self.weight = objective, weight
-
-    def forward(self, model, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        from .wherewhat import mask_area
-
-        loss, logs = self.objective(model, x)
-        masks = getattr(getattr(model, "decoder", None), "masks", None)
-        if masks is None:
-            raise TypeError("a mask-area penalty needs a VAE with decoder='masked' (its decoder has masks()); "
-                            "set mask_weight=0 for other models")
-        area = mask_area(masks())
-        return loss + self.weight * area.sum(), {**logs, "mask_area": area.mean().item()}
-
-
-#: Objective names used by the zoo and the chapters.
-OBJECTIVES = ("ae", "vae", "beta_vae", "annealed_vae", "factor_vae", "beta_tcvae", "beta_tcvae_ps")
-
-
-def make_objective(name: str, *, beta: float | None = None, dataset_size: int | None = None,
-                   latent_dim: int | None = None, image_shape: tuple[int, int, int] | None = None,
-                   ps_weight: float = 1.0, ps_batch: int | None = None, mask_weight: float = 0.0,
-                   alpha: float = 1.0, gamma: float = 1.0, c_max: float = 25.0,
-                   anneal_steps: int = 100000) -> LossFn:
-    """Build an objective by name, one of :data:`OBJECTIVES`.
-
-    ``"beta_tcvae"`` needs ``dataset_size``; ``"beta_tcvae_ps"``
-    (:class:`BetaTCVAEPerturbationLoss`) also ``latent_dim`` and
-    ``image_shape``, and takes ``ps_weight`` and ``ps_batch``; it returns an
-    ``nn.Module`` whose parameters must be trained too. The other objectives
-    ignore the keywords they do not use. ``mask_weight > 0`` adds a
-    :class:`MaskAreaPenalty` to any objective (masked decoders only).
-    ``alpha`` and ``gamma`` weight beta-TCVAE's index-code MI and
-    dimension-wise KL (:func:`beta_tcvae_loss`; 1 and 1 in the paper).
-    ``"annealed_vae"`` (:class:`AnnealedCapacityLoss`) takes ``beta`` as its
-    ``gamma`` (default 1000), and ``c_max`` and ``anneal_steps``;
-    ``"factor_vae"`` (:class:`FactorVAELoss`, an ``nn.Module`` whose
-    discriminator must be trained too) takes ``beta`` as its ``gamma``
-    (default 35) and needs ``latent_dim``.
-    """
-    if mask_weight:
-        inner = make_objective(name, beta=beta, dataset_size=dataset_size, latent_dim=latent_dim,
-                               image_shape=image_shape, ps_weight=ps_weight, ps_batch=ps_batch,
-                               alpha=alpha, gamma=gamma, c_max=c_max, anneal_steps=anneal_steps)
-        return MaskAreaPenalty(inner, mask_weight)
-    if name == "ae":
-        return ae_loss()
-    if name == "vae":
-        return vae_loss(1.0)
-    if name == "beta_vae":
-        return vae_loss(4.0 if beta is None else beta)
-    if name == "factor_vae":
-        if latent_dim is None:
-            raise ValueError("factor_vae needs latent_dim (its discriminator reads codes), e.g. latent_dim=model.latent_dim")
-        return FactorVAELoss(35.0 if beta is None else beta, latent_dim=latent_dim)
-    if name == "annealed_vae":
-        return AnnealedCapacityLoss(1000.0 if beta is None else beta, c_max=c_max, anneal_steps=anneal_steps)
-    if name in ("beta_tcvae", "beta_tcvae_ps"):
-        if dataset_size is None:
-            raise ValueError(f"{name} needs dataset_size (the number of training images)")
-        beta = 6.0 if beta is None else beta
-        if name == "beta_tcvae":
-            return beta_tcvae_loss(beta, dataset_size=dataset_size, alpha=alpha, gamma=gamma)
-        if latent_dim is None or image_shape is None:
-            raise ValueError("beta_tcvae_ps needs latent_dim and image_shape (its recogniser looks at decoded "
-                             "images), e.g. latent_dim=model.latent_dim, image_shape=model.config.in_shape")
-        return BetaTCVAEPerturbationLoss(beta, dataset_size=dataset_size, latent_dim=latent_dim,
-                                         image_shape=image_shape, ps_weight=ps_weight, ps_batch=ps_batch,
-                                         alpha=alpha, gamma=gamma)
-    raise ValueError(f"unknown objective {name!r}; expected one of {OBJECTIVES}")
-
-
-VAE.config_class = VAEConfig  # what build_model rebuilds a checkpoint's config into
-
-
-def _register() -> None:
-    # Checkpoints name their class; registering here lets load_checkpoint rebuild a VAE.
-    from .models import MODEL_CLASSES
-
-    MODEL_CLASSES.setdefault("VAE", VAE)
-
-
-_register()

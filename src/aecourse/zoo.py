@@ -42,8 +42,10 @@ import numpy as np
 import torch
 
 from .progress import progress_bar
-from .train import CheckpointError, TrainingThreads, load_checkpoint, save_checkpoint, seed_everything
-from .vae import VAE, VAEConfig, make_objective
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .objectives import make_objective
+from .train import TrainingThreads, seed_everything
+from .vae import VAE, VAEConfig
 
 __all__ = ["Recipe", "RECIPES", "available", "load", "train", "evaluate_dsprites", "verify",
            "manifest", "weights_dir", "cache_dir", "ZooError"]
@@ -67,7 +69,7 @@ class Recipe:
         737,280 factor combinations, as disentanglement_lib samples);
         glyph digits come from a fixed set of ``train_size`` images.
     objective : "ae", "vae", "beta_vae", "annealed_vae", "factor_vae", "beta_tcvae" or "beta_tcvae_ps"
-        See :mod:`aecourse.vae` (:data:`~aecourse.vae.OBJECTIVES`).
+        See :mod:`aecourse.vae` (:data:`~aecourse.objectives.OBJECTIVES`).
     beta : float or None
         The objective's beta (None: its default); for ``"annealed_vae"``
         and ``"factor_vae"`` their ``gamma``.
@@ -83,7 +85,7 @@ class Recipe:
         codes it perturbs per step (None: the batch size); objective
         ``"beta_tcvae_ps"`` only.
     mask_weight : float
-        Weight of a mask-area penalty (:class:`~aecourse.vae.MaskAreaPenalty`),
+        Weight of a mask-area penalty (:class:`~aecourse.wherewhat.MaskAreaPenalty`),
         ``decoder="masked"`` only; 0 (off) in the shipped recipes.
 
     alpha, gamma : float

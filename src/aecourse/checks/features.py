@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..models import topk_activation
+from ..sae import topk_activation
 from .core import call, expect, expect_close, expect_number, expect_shape, expect_type, passed
 
 __all__ = ["mmcs", "topk_encode", "auxk_loss"]

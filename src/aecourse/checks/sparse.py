@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..models import kl_sparsity_penalty
-from ..models import topk_activation as reference_topk
+from ..sae import kl_sparsity_penalty
+from ..sae import topk_activation as reference_topk
 from .core import call, expect, expect_close, expect_shape, expect_type, passed, plural
 
 __all__ = ["l1_penalty", "kl_sparsity", "topk_activation", "normalize_columns"]

@@ -10,10 +10,11 @@ import torch
 
 from aecourse import metrics
 from aecourse.data import make_sparse_features
-from aecourse.models import (SAE_RECIPES, SparseAutoencoder, SparseAutoencoderConfig, build_model, config_dict,
-                             kl_sparsity_loss, kl_sparsity_penalty, l1_loss, resample_dead_units_, topk_activation,
-                             topk_aux_loss, topk_loss, train_sae)
-from aecourse.train import evaluate, fit, load_checkpoint, save_checkpoint
+from aecourse.checkpoints import build_model, config_dict, load_checkpoint, save_checkpoint
+from aecourse.sae import (SAE_RECIPES, SparseAutoencoder, SparseAutoencoderConfig, kl_sparsity_loss,
+                          kl_sparsity_penalty, l1_loss, resample_dead_units_, topk_activation, topk_aux_loss, topk_loss,
+                          train_sae)
+from aecourse.train import evaluate, fit
 
 
 def _sae(**kwargs) -> SparseAutoencoder:
@@ -212,7 +213,7 @@ def test_topk_loss_tracks_steps_since_fired_in_training_only():
 
 
 def test_loss_factories_validate():
-    with pytest.raises(ValueError, match="l1_coeff must be a number >= 0"):
+    with pytest.raises(ValueError, match="l1_coeff must be a finite number >= 0"):
         l1_loss(-1)
     with pytest.raises(ValueError, match="aux_k must be a positive integer"):
         topk_loss(aux_k=0)
