@@ -298,17 +298,17 @@ def test_disentangle_checks(check, reference, wrong, capsys):
 
 # --------------------------------------------------------------------------- 05-measure
 def ref_discretize(codes, num_bins):
-    from aecourse.disentanglement import histogram_discretize
+    from aecourse.measure import histogram_discretize
     return histogram_discretize(codes, num_bins)
 
 
 def ref_mutual_information(d, factors):
-    from aecourse.disentanglement import discrete_mutual_info
+    from aecourse.measure import discrete_mutual_info
     return discrete_mutual_info(d, factors)
 
 
 def ref_mig(codes, factors):
-    from aecourse.disentanglement import mig
+    from aecourse.measure import mig
     return mig(codes, factors)["mig"]
 
 
@@ -319,7 +319,7 @@ def mig_without_normalising(codes, factors):
 
 
 def mig_best_only(codes, factors):
-    from aecourse.disentanglement import discrete_entropy
+    from aecourse.measure import discrete_entropy
     m = ref_mutual_information(ref_discretize(codes, 20), factors)
     return float(np.mean(m.max(0) / discrete_entropy(factors)))
 

@@ -181,5 +181,5 @@ def test_error_messages(truth):
         M.recovered_fraction(truth, truth, threshold=2)
     with pytest.raises(ValueError, match="same inputs"):
         M.activation_correlation(np.zeros((3, 2)), np.zeros((4, 2)))
-    with pytest.raises(TypeError, match="tensor or array"):
+    with pytest.raises(TypeError, match="tensor or an array"):
         M.l0("not a code")

@@ -172,14 +172,15 @@ def test_factor_vae_score_is_read_from_its_vote_table():
     Fixing orientation quiets those two more often than fixing shape does, so the classifier gives both to
     orientation: orientation's row counts, shape's does not, and the score is 4/5 with shape scoring nothing.
     """
-    from aecourse import disentanglement as dis
+    from aecourse import measure as dis
+    from aecourse.contracts import encoder_fn
     from aecourse.data.dsprites import DSpritesGroundTruth
 
     shape, scale, orientation, x, y = range(5)
     data = DSpritesGroundTruth(32)
 
     def votes(name):
-        represent = zoo._represent(zoo.load(name))
+        represent = encoder_fn(zoo.load(name))
         codes, factors = dis.sample_codes(data, represent, 3000, np.random.default_rng(0), batch_size=1000)
         m = dis.mig(codes, factors)
         fv = dis.factor_vae_score(data, represent, 0, num_train=2000, num_eval=1000, num_variance_estimate=5000)

@@ -18,7 +18,9 @@ The library is the course's appendix, one module per idea:
 * :mod:`aecourse.train`   the fit loop, devices, seeding, CPU threads (imports no model module)
 * :mod:`aecourse.checkpoints` the one registry of model classes, ``build_model``, save and load
 * :mod:`aecourse.metrics` sparsity, reconstruction and feature-recovery measures
-* :mod:`aecourse.disentanglement` supervised disentanglement metrics (MIG, FactorVAE, beta-VAE, DCI, SAP, modularity)
+* :mod:`aecourse.measure` chapter 05's supervised disentanglement metrics, one per file as in disentanglement_lib
+  (``ground_truth``, ``discrete``, ``mig``, ``factor_vae``, ``beta_vae``, ``dci``, ``sap``, ``modularity``;
+  the registry ``measure.METRICS``)
 * :mod:`aecourse.morphometry` Morpho-MNIST stroke thickness, slant, length and area of (decoded) digits
 * :mod:`aecourse.zoo`     small pretrained VAEs with sha256, retrained by ``aecourse zoo train``
 * :mod:`aecourse.viz`     figures: ``figures`` (grids, reconstructions, scatters, curves), ``traversals``

@@ -4,7 +4,7 @@ Conventions
 -----------
 * Codes ``z`` are ``(n, latent_dim)``: one row per input, one column per unit.
 * A **dictionary** is ``(n_features, d)``: one feature direction per *row*.
-  A :class:`~aecourse.models.SparseAutoencoder` gives its decoder columns
+  A :class:`~aecourse.sae.SparseAutoencoder` gives its decoder columns
   in this layout as ``model.dictionary`` (and may be passed directly);
   :func:`~aecourse.data.make_sparse_features` gives the truth as
   ``data.dictionary``.
@@ -28,7 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from .contracts import as_array, check_int, check_number, invalid
 
 __all__ = [
     "l0",
@@ -48,26 +49,12 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- input handling
-def _as_array(a, name: str, ndim: int | None = None) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
-        a = a.detach().cpu().double().numpy()
-    try:
-        a = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a tensor or array of numbers, got {type(a).__name__}") from None
-    if ndim is not None and a.ndim != ndim:
-        want = {1: "(latent_dim,)", 2: "(n, latent_dim)"}.get(ndim, f"{ndim}-D")
-        raise ValueError(f"{name} must have shape {want}, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or inf; check the model or data that produced it")
-    return a
-
-
 def _codes(z, name: str = "z") -> np.ndarray:
-    z = _as_array(z, name)
+    """Codes ``(n, latent_dim)`` as a finite float64 array with at least one row."""
+    z = as_array(z, name)
     if z.ndim != 2 or z.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty batch of codes, shape (n, latent_dim), got {z.shape}; "
-                         "compute it with model.encode(x)")
+        raise invalid(name, "a non-empty batch of codes, shape (n, latent_dim)", f"shape {z.shape}",
+                      "compute it with model.encode(x)", shown=True)
     return z
 
 
@@ -75,11 +62,38 @@ def _dictionary(d, name: str) -> np.ndarray:
     """A dictionary (n_features, d) from an array, a tensor, or a model with ``.dictionary``."""
     if hasattr(d, "dictionary"):  # a SparseAutoencoder or a SparseFeatures dataset
         d = d.dictionary
-    d = _as_array(d, name)
+    d = as_array(d, name)
     if d.ndim != 2 or 0 in d.shape:
-        raise ValueError(f"{name} must be a dictionary of shape (n_features, d), one feature per row, got {d.shape}. "
-                         "A decoder weight W_dec of shape (d, latent_dim) is the transpose: use model.dictionary.")
+        raise invalid(name, "a dictionary of shape (n_features, d), one feature per row", f"shape {d.shape}",
+                      "a decoder weight W_dec of shape (d, latent_dim) is the transpose: use model.dictionary",
+                      shown=True)
     return d
+
+
+def _one_of(z, frequency, what: str) -> None:
+    """Exactly one of codes ``z`` and ``frequency=`` must be given."""
+    if (z is None) == (frequency is None):
+        raise invalid("exactly one of z and frequency=", "given", "neither" if z is None else "both",
+                      what, shown=True)
+
+
+def _frequency(frequency) -> np.ndarray:
+    freq = as_array(frequency, "frequency", ndim=1)
+    if len(freq) == 0 or freq.min() < 0 or freq.max() > 1:
+        raise invalid("frequency", "one fraction in [0, 1] per unit", f"shape {freq.shape}" if len(freq) == 0
+                      else f"values in [{freq.min():.3g}, {freq.max():.3g}]", "compute it with activation_frequency(z)",
+                      shown=True)
+    return freq
+
+
+def _pair(x, x_hat, min_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``x_hat`` as float64 arrays of the same shape ``(n, ...)`` with ``n >= min_rows``."""
+    x, x_hat = as_array(x, "x"), as_array(x_hat, "x_hat")
+    if x.shape != x_hat.shape or x.ndim < 2 or len(x) < min_rows:
+        rows = f" with n >= {min_rows}" if min_rows > 1 else ""
+        raise invalid("x and x_hat", f"arrays of the same shape (n, ...){rows}", f"{x.shape} and {x_hat.shape}",
+                      shown=True)
+    return x, x_hat
 
 
 # --------------------------------------------------------------------------- sparsity
@@ -116,13 +130,10 @@ def dead_fraction(z=None, *, frequency=None, threshold: float = 0.0, min_frequen
     is dead when it never fires on the inputs given, so measure on enough
     inputs (thousands) for a rare unit to show up.
     """
-    if (z is None) == (frequency is None):
-        raise ValueError("give exactly one of z (codes, shape (n, latent_dim)) or frequency= (shape (latent_dim,))")
+    _one_of(z, frequency, "z: codes, shape (n, latent_dim); frequency=: shape (latent_dim,)")
     if frequency is None:
         frequency = activation_frequency(z, threshold)
-    freq = _as_array(frequency, "frequency", ndim=1)
-    if len(freq) == 0 or freq.min() < 0 or freq.max() > 1:
-        raise ValueError("frequency must hold one fraction in [0, 1] per unit; compute it with activation_frequency(z)")
+    freq = _frequency(frequency)
     return float((freq <= min_frequency).mean())
 
 
@@ -132,7 +143,7 @@ def log_density_histogram(z=None, *, frequency=None, bins: int = 30, low: float 
 
     Dead units have frequency 0, whose log is -inf; they are counted apart
     instead of being dropped silently. Plot the result with
-    :func:`aecourse.figures_sparse.plot_log_density`, or with
+    :func:`aecourse.viz.sparse.plot_log_density`, or with
     ``plt.stairs(counts, edges)``.
 
     Parameters
@@ -150,13 +161,12 @@ def log_density_histogram(z=None, *, frequency=None, bins: int = 30, low: float 
     edges : ndarray (bins + 1,)
     n_dead : int
     """
-    if (z is None) == (frequency is None):
-        raise ValueError("give exactly one of z (codes) or frequency=")
+    _one_of(z, frequency, "z: codes, shape (n, latent_dim); frequency=: shape (latent_dim,)")
+    bins = check_int("bins", bins, low=1)
+    low = check_number("low", low, high=0, high_open=True, fix="low is log10 of a frequency")
     if frequency is None:
         frequency = activation_frequency(z, threshold)
-    freq = _as_array(frequency, "frequency", ndim=1)
-    if bins < 1 or not low < 0:
-        raise ValueError(f"need bins >= 1 and low < 0 (log10 of a frequency), got bins={bins}, low={low}")
+    freq = as_array(frequency, "frequency", ndim=1)
     alive = freq > 0
     logs = np.clip(np.log10(freq[alive]), low, 0.0)
     counts, edges = np.histogram(logs, bins=bins, range=(low, 0.0))
@@ -177,13 +187,12 @@ def fraction_variance_unexplained(x, x_hat) -> float:
     ----------
     x, x_hat : shape (n, ...), same shape
     """
-    x, x_hat = _as_array(x, "x"), _as_array(x_hat, "x_hat")
-    if x.shape != x_hat.shape or x.ndim < 2 or len(x) < 2:
-        raise ValueError(f"x and x_hat must have the same shape (n, ...) with n >= 2, got {x.shape} and {x_hat.shape}")
+    x, x_hat = _pair(x, x_hat, min_rows=2)
     x, x_hat = x.reshape(len(x), -1), x_hat.reshape(len(x), -1)
     total = ((x - x.mean(0)) ** 2).sum()
     if total == 0:
-        raise ValueError("x has no variance (all inputs are equal), so the fraction unexplained is undefined")
+        raise invalid("x", "inputs that vary", "all inputs equal",
+                      "x has no variance, so the fraction unexplained is undefined", shown=True)
     return float(((x - x_hat) ** 2).sum() / total)
 
 
@@ -204,14 +213,13 @@ def shrinkage(x, x_hat) -> float:
     ----------
     x, x_hat : shape (n, ...), same shape
     """
-    x, x_hat = _as_array(x, "x"), _as_array(x_hat, "x_hat")
-    if x.shape != x_hat.shape or x.ndim < 2:
-        raise ValueError(f"x and x_hat must have the same shape (n, ...), got {x.shape} and {x_hat.shape}")
+    x, x_hat = _pair(x, x_hat, min_rows=0)
     energy, inner = float((x_hat**2).sum()), float((x * x_hat).sum())
     if energy == 0:
         return 0.0  # every code shrunk to nothing (e.g. an L1 penalty so strong that all units died)
     if inner <= 0:
-        raise ValueError("x_hat points away from x on average (<x_hat, x> <= 0), so no positive scale fits")
+        raise invalid("x_hat", "pointing towards x on average (<x_hat, x> > 0)", f"<x_hat, x> = {inner:.3g}",
+                      "no positive scale fits", shown=True)
     return energy / inner
 
 
@@ -224,8 +232,8 @@ def cosine_matrix(learned, true) -> np.ndarray:
     """
     a, b = _dictionary(learned, "learned"), _dictionary(true, "true")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"learned features have dimension {a.shape[1]} but true ones {b.shape[1]}; "
-                         "both dictionaries must be (n_features, d) with the same d")
+        raise invalid("learned", f"features of the true dimension d = {b.shape[1]}", f"d = {a.shape[1]}",
+                      "both dictionaries must be (n_features, d) with the same d", shown=True)
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     return a @ b.T
@@ -253,8 +261,7 @@ def mmcs(learned, true) -> float:
 
 def recovered_fraction(learned, true, threshold: float = 0.9) -> float:
     """Share of true features whose closest learned feature has cosine > ``threshold``."""
-    if not -1 <= threshold <= 1:
-        raise ValueError(f"threshold is a cosine and must lie in [-1, 1], got {threshold}")
+    threshold = check_number("threshold", threshold, low=-1, high=1, fix="threshold is a cosine")
     return float((cosine_matrix(learned, true).max(axis=0) > threshold).mean())
 
 
@@ -321,8 +328,8 @@ def expected_random_mmcs(d: int, n_learned: int) -> float:
     """
     from scipy import integrate, stats
 
-    if d < 2 or n_learned < 1:
-        raise ValueError(f"need d >= 2 and n_learned >= 1, got d={d}, n_learned={n_learned}")
+    d = check_int("d", d, low=2)
+    n_learned = check_int("n_learned", n_learned, low=1)
     a = (d - 1) / 2
     cdf = lambda t: stats.beta.cdf((t + 1) / 2, a, a)  # noqa: E731
     value, _ = integrate.quad(lambda t: 1 - cdf(t) ** n_learned, -1, 1, limit=200)
@@ -348,7 +355,8 @@ def activation_correlation(z, true_activations) -> np.ndarray:
     """
     z, a = _codes(z), _codes(true_activations, "true_activations")
     if len(z) != len(a):
-        raise ValueError(f"z has {len(z)} rows but true_activations {len(a)}; both must describe the same inputs")
+        raise invalid("true_activations", f"one row per row of z ({len(z)} rows)", f"{len(a)} rows",
+                      "both must describe the same inputs", shown=True)
     z, a = z - z.mean(0), a - a.mean(0)
     zn, an = np.linalg.norm(z, axis=0), np.linalg.norm(a, axis=0)
     corr = (z.T @ a) / np.maximum(np.outer(zn, an), 1e-12)

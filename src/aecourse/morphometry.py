@@ -42,9 +42,12 @@ from __future__ import annotations
 
 import math
 import warnings
+
 import numpy as np
-import torch
 from scipy import ndimage, stats
+
+from .contracts import as_array, check_choice, check_int, check_number, invalid
+from .viz import traversal_images
 
 __all__ = ["MEASURES", "measure", "thickness", "slant", "area", "length", "monotonicity", "as_image_batch",
            "traversal_measures"]
@@ -80,52 +83,44 @@ def as_image_batch(images, image_shape: tuple[int, int] | None = None, *, name: 
         On an empty batch, a shape that is not one of the above, a mismatched
         ``image_shape``, or NaN / infinite values.
     """
-    if isinstance(images, torch.Tensor):
-        array = images.detach().cpu().double().numpy()
-    else:
-        try:
-            array = np.asarray(images, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a numpy array or a torch Tensor of numbers, "
-                            f"got {type(images).__name__}") from None
+    array = as_array(images, name, finite=False)
     if image_shape is not None:
         try:
             image_shape = tuple(int(s) for s in image_shape)
         except TypeError:
-            raise TypeError(f"image_shape must be a pair (H, W), got {image_shape!r}") from None
+            raise invalid("image_shape", "a pair (H, W)", image_shape, error=TypeError) from None
         if len(image_shape) != 2 or min(image_shape) < 1:
-            raise ValueError(f"image_shape must be a pair of positive integers (H, W), got {image_shape!r}")
+            raise invalid("image_shape", "a pair of positive integers (H, W)", image_shape)
     if array.ndim == 4 and array.shape[1] == 1:
         array = array[:, 0]
     elif array.ndim == 2:
         if image_shape is None:
-            raise ValueError(
-                f"{name} of shape {array.shape} is read as a batch of flat images (n, H*W); pass "
-                "image_shape=(H, W) to unflatten it. For a single (H, W) image add a batch axis: image[None]."
-            )
+            raise invalid(name, "(n, H, W), (n, 1, H, W), or flat (n, H*W) with image_shape",
+                          f"shape {array.shape} without image_shape",
+                          "pass image_shape=(H, W) to unflatten flat images. For a single (H, W) image add a batch "
+                          "axis: image[None]", shown=True)
         if array.shape[1] != image_shape[0] * image_shape[1]:
-            raise ValueError(f"{name} has {array.shape[1]} values per image, which is not "
-                             f"image_shape={image_shape} ({image_shape[0] * image_shape[1]} values)")
+            raise invalid(name, f"flat images of {image_shape[0] * image_shape[1]} values",
+                          f"{array.shape[1]} values per image, which is not image_shape={image_shape}", shown=True)
         array = array.reshape(len(array), *image_shape)
     if array.ndim != 3:
-        raise ValueError(f"{name} must have shape (n, H, W), (n, 1, H, W) or (n, H*W) with image_shape; "
-                         f"got shape {array.shape}")
+        raise invalid(name, "of shape (n, H, W), (n, 1, H, W) or (n, H*W) with image_shape", f"shape {array.shape}",
+                      shown=True)
     if image_shape is not None and array.shape[1:] != image_shape:
-        raise ValueError(f"{name} are {array.shape[1]}x{array.shape[2]} but image_shape={image_shape}")
+        raise invalid(name, f"images of image_shape={image_shape}", f"{array.shape[1]}x{array.shape[2]} images",
+                      shown=True)
     if len(array) == 0 or array.shape[1] == 0 or array.shape[2] == 0:
-        raise ValueError(f"{name} is empty (shape {array.shape}); pass at least one image")
+        raise invalid(name, "a non-empty batch", f"shape {array.shape}", "pass at least one image", shown=True)
     if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise invalid(name, "finite (no NaN or inf)", "non-finite values", shown=True)
     return array
 
 
-def _check_params(threshold: float, scale: int) -> None:
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise ValueError(f"scale must be an integer >= 1 (the upscaling factor), got {scale!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
-            or not 0 < float(threshold) < 1:
-        raise ValueError(f"threshold is relative to each image's intensity range, strictly between 0 and 1; "
-                         f"got {threshold!r}")
+def _check_params(threshold: float, scale: int) -> tuple[float, int]:
+    """``threshold`` as a float strictly in (0, 1) and ``scale`` as an int >= 1."""
+    threshold = check_number("threshold", threshold, low=0, high=1, low_open=True, high_open=True,
+                             fix="threshold is relative to each image's intensity range")
+    return threshold, check_int("scale", scale, low=1, fix="scale is the upscaling factor")
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -259,9 +254,9 @@ def measure(images, *, image_shape: tuple[int, int] | None = None, threshold: fl
     >>> sorted(m)
     ['area', 'length', 'slant', 'thickness']
     """
-    _check_params(threshold, scale)
+    threshold, scale = _check_params(threshold, scale)
     array = as_image_batch(images, image_shape)
-    out = _shape_measures(array, float(threshold), int(scale))
+    out = _shape_measures(array, threshold, scale)
     out["slant"] = _slant(array)
     return {key: out[key] for key in MEASURES}
 
@@ -280,8 +275,8 @@ def thickness(images, *, image_shape: tuple[int, int] | None = None, threshold: 
     ndarray, shape (n,)
         Thickness in pixels of the original image; NaN for a blank image.
     """
-    _check_params(threshold, scale)
-    return _shape_measures(as_image_batch(images, image_shape), float(threshold), int(scale))["thickness"]
+    threshold, scale = _check_params(threshold, scale)
+    return _shape_measures(as_image_batch(images, image_shape), threshold, scale)["thickness"]
 
 
 def length(images, *, image_shape: tuple[int, int] | None = None, threshold: float = 0.5,
@@ -296,8 +291,8 @@ def length(images, *, image_shape: tuple[int, int] | None = None, threshold: flo
     ndarray, shape (n,)
         Stroke length in pixels of the original image; 0 for a blank image.
     """
-    _check_params(threshold, scale)
-    return _shape_measures(as_image_batch(images, image_shape), float(threshold), int(scale))["length"]
+    threshold, scale = _check_params(threshold, scale)
+    return _shape_measures(as_image_batch(images, image_shape), threshold, scale)["length"]
 
 
 def area(images, *, image_shape: tuple[int, int] | None = None, threshold: float = 0.5,
@@ -312,9 +307,9 @@ def area(images, *, image_shape: tuple[int, int] | None = None, threshold: float
     ndarray, shape (n,)
         Area in square pixels of the original image; 0 for a blank image.
     """
-    _check_params(threshold, scale)
+    threshold, scale = _check_params(threshold, scale)
     array = as_image_batch(images, image_shape)
-    ink, _ = _binarise(_upscale(array, int(scale)), float(threshold))
+    ink, _ = _binarise(_upscale(array, scale), threshold)
     return ink.sum(axis=(1, 2)) / scale**2
 
 
@@ -370,10 +365,10 @@ def monotonicity(values, measured) -> float:
         Spearman's rho (``scipy.stats.spearmanr``); NaN when fewer than 3
         finite pairs remain or one side is constant.
     """
-    a = np.asarray(values, dtype=np.float64)
-    b = np.asarray(measured, dtype=np.float64)
+    a = as_array(values, "values", finite=False)
+    b = as_array(measured, "measured", finite=False)
     if a.ndim != 1 or b.ndim != 1 or len(a) != len(b):
-        raise ValueError(f"values and measured must be 1-D of the same length, got shapes {a.shape} and {b.shape}")
+        raise invalid("values and measured", "1-D of the same length", f"shapes {a.shape} and {b.shape}", shown=True)
     keep = np.isfinite(a) & np.isfinite(b)
     a, b = a[keep], b[keep]
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
@@ -409,15 +404,12 @@ def traversal_measures(model, bases, dim: int, values, *, names=("thickness", "s
     dict of str to ndarray of shape (k,)
         The mean measure at each value.
     """
-    from .viz import traversal_images
-
-    unknown = [n for n in names if n not in MEASURES]
-    if unknown:
-        raise ValueError(f"unknown measure(s) {unknown}; choose from {MEASURES}")
-    values = np.asarray(values, dtype=np.float64)
-    bases = bases.detach().cpu().numpy() if isinstance(bases, torch.Tensor) else np.asarray(bases)
+    for i, n in enumerate(names):
+        check_choice(f"names[{i}]", n, MEASURES)
+    values = as_array(values, "values")
+    bases = as_array(bases, "bases")
     if bases.ndim != 2:
-        raise ValueError(f"bases must be (b, latent_dim) codes, got shape {bases.shape}")
+        raise invalid("bases", "codes of shape (b, latent_dim)", f"shape {bases.shape}", shown=True)
     images = np.concatenate([traversal_images(model, z, dim, values) for z in bases])
     m = measure(images)
     with warnings.catch_warnings():

@@ -1,7 +1,7 @@
 """Progress lines for the library's long loops that survive saving a notebook.
 
 Every training loop of the course (:func:`aecourse.train.fit`,
-:func:`aecourse.models.train_sae`, :func:`aecourse.zoo.train`, and the
+:func:`aecourse.sae.train_sae`, :func:`aecourse.zoo.train`, and the
 intervention sweeps) reports progress through :func:`progress_bar`:
 
 * **in a Jupyter kernel** (JupyterLab, Notebook 7, VS Code, and nbclient

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .contracts import encoder_fn
 from .progress import progress_bar
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .objectives import make_objective
@@ -260,13 +261,6 @@ def _batches(recipe: Recipe, generator: np.random.Generator):
         raise ValueError(f"unknown dataset {recipe.dataset!r} in recipe; expected 'dsprites' or 'glyphs'")
 
 
-def _represent(model: VAE):
-    def represent(x):
-        with torch.no_grad():
-            return model.encode(torch.as_tensor(x, dtype=torch.float32)).numpy()
-    return represent
-
-
 def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples: int = 10000, seed: int = 0,
                       full: bool = True) -> dict[str, float]:
     """Supervised disentanglement scores of a dSprites model (disentanglement_lib-style).
@@ -278,32 +272,32 @@ def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples:
     ``full=False`` computes MIG and the FactorVAE score only, on fewer samples
     (for training curves).
     """
-    from . import disentanglement as dis
+    from . import measure
     from .data.dsprites import DSpritesGroundTruth
 
     model = model.cpu().eval()
     data = DSpritesGroundTruth(resolution or model.config.in_shape[-1])
-    represent = _represent(model)
+    represent = encoder_fn(model)
     rng = np.random.default_rng(seed)
-    codes, factors = dis.sample_codes(data, represent, num_samples, rng, batch_size=1000)
-    out = {"mig": dis.mig(codes, factors)["mig"]}
+    codes, factors = measure.sample_codes(data, represent, num_samples, rng, batch_size=1000)
+    out = {"mig": measure.mig(codes, factors)["mig"]}
     if not full:
-        out["factor_vae"] = dis.factor_vae_score(data, represent, rng, num_train=2000, num_eval=1000,
-                                                 num_variance_estimate=5000)["eval_accuracy"]
+        out["factor_vae"] = measure.factor_vae_score(data, represent, rng, num_train=2000, num_eval=1000,
+                                                     num_variance_estimate=5000)["eval_accuracy"]
         return out
     # Defaults are disentanglement_lib's at num_samples=10,000; smaller samples scale every count down.
     frac = num_samples / 10000
     n = lambda count: max(50, int(count * frac))  # noqa: E731
-    codes_test, factors_test = dis.sample_codes(data, represent, n(5000), rng, batch_size=1000)
-    out["factor_vae"] = dis.factor_vae_score(data, represent, rng, num_train=n(10000), num_eval=n(5000),
-                                             num_variance_estimate=n(10000))["eval_accuracy"]
-    out["beta_vae"] = dis.beta_vae_score(data, represent, rng, num_train=n(10000),
-                                         num_eval=n(5000))["eval_accuracy"]
-    d = dis.dci(codes, factors, codes_test, factors_test)
+    codes_test, factors_test = measure.sample_codes(data, represent, n(5000), rng, batch_size=1000)
+    out["factor_vae"] = measure.factor_vae_score(data, represent, rng, num_train=n(10000), num_eval=n(5000),
+                                                 num_variance_estimate=n(10000))["eval_accuracy"]
+    out["beta_vae"] = measure.beta_vae_score(data, represent, rng, num_train=n(10000),
+                                             num_eval=n(5000))["eval_accuracy"]
+    d = measure.dci(codes, factors, codes_test, factors_test)
     out.update(dci_disentanglement=d["disentanglement"], dci_completeness=d["completeness"],
                dci_informativeness=d["informativeness_test"])
-    out["sap"] = dis.sap(codes, factors, codes_test, factors_test)["sap"]
-    m = dis.modularity_explicitness(codes, factors, codes_test, factors_test)
+    out["sap"] = measure.sap(codes, factors, codes_test, factors_test)["sap"]
+    m = measure.modularity_explicitness(codes, factors, codes_test, factors_test)
     out.update(modularity=m["modularity"], explicitness=m["explicitness_test"])
     return {k: float(v) for k, v in out.items()}
 

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from sklearn.metrics import adjusted_mutual_info_score, mutual_info_score, normalized_mutual_info_score
 
-from ..disentanglement import discrete_entropy, discrete_mutual_info, histogram_discretize
-from ..disentanglement import mig as reference_mig
+from ..measure import discrete_entropy, discrete_mutual_info, histogram_discretize
+from ..measure import mig as reference_mig
 from .core import call, expect, expect_close, expect_shape, expect_value, passed
 
 __all__ = ["discretize", "mutual_information", "mig"]

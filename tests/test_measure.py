@@ -13,7 +13,8 @@ import contextlib
 import numpy as np
 import pytest
 
-from aecourse import disentanglement as D
+from aecourse import measure as D
+from aecourse.measure.dci import _dci_from_importance
 
 try:  # two shared cores: BLAS/OpenMP oversubscription is very slow
     from threadpoolctl import threadpool_limits
@@ -200,12 +201,12 @@ def test_dci_gbt_invariant_to_permutation_and_rescaling(data):
 
 
 def test_dci_scores_from_importance_matrix():
-    d, c, _, _ = D._dci_from_importance(np.eye(3))
+    d, c, _, _ = _dci_from_importance(np.eye(3))
     assert d == pytest.approx(1.0) and c == pytest.approx(1.0)
-    d, c, _, _ = D._dci_from_importance(np.ones((3, 3)))
+    d, c, _, _ = _dci_from_importance(np.ones((3, 3)))
     assert d == pytest.approx(0.0, abs=1e-9) and c == pytest.approx(0.0, abs=1e-9)
     # one latent explains everything: perfectly disentangled per latent, complete
-    d, c, _, _ = D._dci_from_importance(np.array([[1.0, 1.0], [0.0, 0.0]]))
+    d, c, _, _ = _dci_from_importance(np.array([[1.0, 1.0], [0.0, 0.0]]))
     assert d == pytest.approx(0.0, abs=1e-9) and c == pytest.approx(1.0)
 
 
@@ -261,3 +262,37 @@ def test_represent_may_return_torch_tensors(data):
     assert isinstance(z, np.ndarray) and D.mig(z, f)["mig"] > 0.95
     out = D.factor_vae_score(data, lambda x: torch.as_tensor(rep(x)), 0, **FV)
     assert out["eval_accuracy"] > 0.98
+
+
+# ---------------------------------------------------------------- the package face
+
+def test_registry_lists_every_metric_with_its_kind(data):
+    assert set(D.METRICS) == {"mig", "factor_vae", "beta_vae", "dci", "sap", "modularity_explicitness"}
+    for name, metric in D.METRICS.items():
+        assert metric.function.__name__ in D.__all__ and getattr(D, metric.function.__name__) is metric.function
+        assert metric.kind in {"sample", "train_test", "interventional"} and metric.description
+    z, f, zt, ft = sample(data, identity_code(), 300, 150)
+    for metric in D.METRICS.values():
+        if metric.kind == "sample":
+            out = metric.function(z, f)
+        elif metric.kind == "train_test" and metric.function is not D.dci:  # gbt DCI is slow; tested above
+            out = metric.function(z, f, zt, ft)
+        elif metric.kind == "interventional":
+            out = metric.function(data, identity_code(), 0, num_train=50, num_eval=50,
+                                  **({"num_variance_estimate": 200} if metric.function is D.factor_vae_score else {}))
+        else:
+            continue
+        assert all(np.isfinite(out[key]) for key in metric.scores)
+
+
+def test_bad_samples_are_refused_in_one_shape():
+    with pytest.raises(ValueError, match=r"factors must be one row per row of codes \(5 rows\), got 4 rows"):
+        D.mig(np.zeros((5, 2)), np.zeros((4, 2), int))
+    with pytest.raises(ValueError, match="factors must be discrete integer classes"):
+        D.mig(np.zeros((5, 2)), np.full((5, 2), 0.5))
+    with pytest.raises(ValueError, match="codes must be finite"):
+        D.mig(np.full((5, 2), np.nan), np.zeros((5, 2), int))
+    with pytest.raises(ValueError, match="estimator must be 'gbt', 'logistic' or a callable"):
+        D.dci(np.zeros((5, 2)), np.zeros((5, 2), int), np.zeros((5, 2)), np.zeros((5, 2), int), estimator="lasso")
+    with pytest.raises(ValueError, match="num_bins must be an integer >= 1"):
+        D.histogram_discretize(np.zeros((5, 2)), 0)
