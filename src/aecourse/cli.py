@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "time, memory and output); a broken or hostile one never stops the batch. Writes OUT/grades.csv "
                     "(status, score, per-item scores, flags), OUT/items.csv, OUT/unmapped.csv and "
                     "OUT/feedback/<student>/<chapter-id>/<notebook>.html. Re-running grades only new or changed "
-                    "submissions. Statuses and flags: README, section 'Grading a class'.",
+                    "submissions. Statuses and flags: docs/instructors.md, section 'Grading a class'.",
         epilog="examples:\n"
                "  aecourse grade ~/Downloads/submissions.zip --out graded/ --jobs 2 --students roster.csv\n"
                "  aecourse grade export.zip --out graded/ --chapter 01-dense "
