@@ -7,6 +7,7 @@ with one student per situation; the tests below read its results.
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -310,3 +311,35 @@ def test_root_sandbox_blocks_absolute_paths(tmp_path, minicourse):
     assert tree_digest(root) == before
     assert rows["alice"].score == 4
     assert rows["mallory"].score == 4, rows["mallory"].detail  # its own assert passed: nothing writable
+
+
+@pytest.mark.slow
+def test_master_gradebook_is_built_once_per_chapter_version(tmp_path, minicourse, monkeypatch):
+    """Grading the same course twice in one process builds its master once; a changed source builds anew,
+    and the second batch still grades against the changed master."""
+    from aecourse.grading import cache
+
+    built = []
+    real = cache.build_masters
+
+    def counting(root, ids, tmp):
+        built.append(list(ids))
+        return real(root, ids, tmp)
+
+    monkeypatch.setattr(cache, "build_masters", counting)
+    root = tmp_path / "course-copy"
+    shutil.copytree(minicourse, root)
+    source = load(root / "solutions" / MINI / f"{MINI}.ipynb")
+    submit(tmp_path / "subs", "alice", MINI, source)
+    first = grade(tmp_path / "subs", tmp_path / "out1", timeout=120, root=root, progress=False)
+    again = grade(tmp_path / "subs", tmp_path / "out2", timeout=120, root=root, progress=False)
+    assert [r.score for r in first] == [r.score for r in again] == [4]
+    assert built in ([[MINI]], []), built  # [] when an earlier test of this process built the same chapter
+    # a new point value in the source: a new digest, a new master, and the new maximum
+    for cell in source["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_square":
+            cell["metadata"]["nbgrader"]["points"] = 5
+    (root / "solutions" / MINI / f"{MINI}.ipynb").write_text(json.dumps(source))
+    changed = grade(tmp_path / "subs", tmp_path / "out3", timeout=120, root=root, progress=False)
+    assert built[-1] == [MINI]
+    assert changed[0].max_score == 7, changed[0].detail

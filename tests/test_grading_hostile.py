@@ -1,9 +1,11 @@
 """Hostile and broken submissions: each ends with the row it deserves, and nothing else changes.
 
 One batch (``hostile``) grades every hostile case of ``hostile_cases`` with an
-honest submission before and after each (students sort as ``00-honest-full``,
-``01-loop``, ``02-honest-partial``, ...; jobs=2, so hostile ones also run next
-to honest ones).  The honest notebooks are graded alone first (``alone``); they
+honest submission before and after every pair of them (students sort as
+``00-honest-full``, ``01-loop``, ``02-training``, ``03-honest-partial``, ...;
+jobs=2, so every hostile one runs next to an honest one or another hostile one,
+and every honest one next to a hostile one; one honest notebook per hostile one,
+as before, cost 40% more sandbox time for no other guarantee).  The honest notebooks are graded alone first (``alone``); they
 must get exactly the same per-item scores in the hostile batch.  The fixture
 course is the mini course (tests/fixtures/minicourse, 99-mini: test_square 2
 points, test_q1 1, test_blank 1) plus ``98-other``, a second chapter with other
@@ -62,6 +64,7 @@ MINI, OTHER = "99-mini", "98-other"
 TIMEOUT = 45        # whole notebook; an honest one takes ~5 s, ~15 s on a busy machine
 CELL_TIMEOUT = 12
 MEMORY_GB = 1
+HOSTILE_PER_HONEST = 2  # hostile cases between two honest notebooks in the batch
 LEVEL = isolation_level()
 if LEVEL != "bwrap":
     if os.environ.get("CI"):
@@ -446,10 +449,14 @@ def hostile(tmp_path_factory, course, alone, canaries) -> dict:
     names: dict[str, str] = {}     # student -> case name or honest kind
     n = 0
     for i, case in enumerate(cases):
-        names[f"{n:02d}-{kinds[i % 3]}"] = kinds[i % 3]
-        names[f"{n + 1:02d}-{case}"] = case
-        n += 2
-    names[f"{n:02d}-{kinds[len(cases) % 3]}"] = kinds[len(cases) % 3]
+        if i % HOSTILE_PER_HONEST == 0:  # an honest notebook before every pair of hostile ones
+            honest_kind = kinds[(i // HOSTILE_PER_HONEST) % 3]
+            names[f"{n:02d}-{honest_kind}"] = honest_kind
+            n += 1
+        names[f"{n:02d}-{case}"] = case
+        n += 1
+    last = kinds[(len(cases) // HOSTILE_PER_HONEST + 1) % 3]
+    names[f"{n:02d}-{last}"] = last
     for student, what in names.items():
         submit(subs, student, MINI, honest[what] if what in honest else cases[what][0])
     before = {"course": tree_digest(course), "subs": tree_digest(subs), "repo": digest(REPO_PATHS),
@@ -500,7 +507,7 @@ def test_output_written_to_the_terminal_is_bounded(hostile):
 @pytest.mark.slow
 def test_honest_neighbours_score_as_alone(hostile, alone):
     honest = [(s, kind) for s, kind in hostile["names"].items() if kind in hostile["honest"]]
-    assert len(honest) == len(hostile["cases"]) + 1
+    assert len(honest) == -(-len(hostile["cases"]) // HOSTILE_PER_HONEST) + 1  # one per pair, and a last one
     for student, kind in honest:
         row, ref = hostile["rows"][student], alone[kind]
         assert row.status == ref.status == "graded", (student, row.detail)

@@ -8,7 +8,8 @@
    files that map to no student and chapter go to ``unmapped.csv``);
 3. take the rows of unchanged submissions from the rerun **cache** (``cache``);
 4. build the **master** gradebook once, from ``solutions/``, for the chapters still
-   to grade (``notebooks.build_masters``);
+   to grade (``notebooks.build_masters``; ``cache.masters`` reuses a build made earlier in
+   the same process for an unchanged chapter);
 5. grade the rest, ``jobs`` at a time, each with ``submission.grade_submission``
    in its own process tree (torch threads shared out between the jobs), with a
    progress bar; Ctrl-C stops every sandbox at once;
@@ -38,6 +39,7 @@ from .cache import (
     chapter_digest,
     entry_name,
     load_cache,
+    masters,
     reused_row,
     save_cache,
     settings_key,
@@ -53,7 +55,7 @@ from .intake import (
     read_roster,
     submissions_root,
 )
-from .notebooks import Chapter, build_masters, chapter_fingerprints, notebook_names
+from .notebooks import Chapter, chapter_fingerprints, notebook_names
 from .results import Row, flag_slow, item_columns, summary, write_outputs
 from .sandbox import ISOLATIONS, require_box, write_etc
 from .submission import Batch, grade_submission
@@ -117,7 +119,7 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
                     continue
             todo.append(s)
         needed = sorted({s.assignment for s in todo if s.assignment in known})
-        chapters, broken = build_masters(root, needed, tmp)
+        chapters, broken = masters(root, needed, tmp, digests)
         (tmp / "logs").mkdir()
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         batch = Batch(root=root, submissions=subs_root, out=out, tmp=tmp, chapters=chapters, broken=broken,

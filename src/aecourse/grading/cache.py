@@ -14,10 +14,18 @@ What it trusts: the cache file lives in OUT, which no box can see, so it is the
 grader's own; it is still read defensively (any malformed file or entry is a
 cache miss, never an error), and a row is reused only when its feedback files
 are still in OUT.  Submission files are only hashed, never interpreted.
+
+The master gradebooks are cached too, in memory, for the life of the process
+(``masters``): building them is one ``nbgrader generate_assignment`` run (3-4 s),
+and a process that grades the same course more than once (the test suite, a
+notebook driving ``grade``, a rerun loop) builds each chapter's master once per
+``chapter_digest``; a changed source or config is a new digest, so a new build.
+Each call gets its own copy, so nothing one batch does to a chapter reaches the next.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import asdict
@@ -25,7 +33,7 @@ from pathlib import Path
 
 from ..release import SOURCE_DIR, config_path
 from .intake import Submission, skip
-from .notebooks import Item
+from .notebooks import Chapter, Item, build_masters
 from .results import Row
 
 GRADER_VERSION = "2"           # bump when a change can change scores: invalidates caches
@@ -103,3 +111,24 @@ def _row_from_cache(entry: dict) -> Row | None:
         return row
     except (KeyError, TypeError):
         return None
+
+
+# --------------------------------------------------------------------------- master gradebooks, per process
+_MASTERS: dict[tuple[str, str, str], Chapter] = {}
+
+
+def masters(root: Path, ids: list[str], tmp: Path, digests: dict[str, str]) -> tuple[dict[str, Chapter], dict[str, str]]:
+    """``notebooks.build_masters`` for the chapters ``ids``, building only those whose digest is new.
+
+    Returns (chapter id -> Chapter, chapter id -> why it could not be built); a chapter that
+    failed to build is not remembered (the next call tries again).
+    """
+    root_key = str(Path(root).resolve())
+    chapters = {aid: copy.deepcopy(_MASTERS[(root_key, aid, digests[aid])]) for aid in ids
+                if (root_key, aid, digests[aid]) in _MASTERS}
+    missing = [aid for aid in ids if aid not in chapters]
+    built, broken = build_masters(root, missing, tmp) if missing else ({}, {})
+    for aid, chapter in built.items():
+        _MASTERS[(root_key, aid, digests[aid])] = copy.deepcopy(chapter)
+    chapters.update(built)
+    return chapters, broken
