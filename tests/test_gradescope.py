@@ -180,6 +180,10 @@ def test_gradescope_harness(autograder_zip, minicourse, tmp_path):
             assert t["status"] == ("passed" if status == "graded" and t["score"] == t["max_score"] else "failed")
             assert "HIDDEN" not in t["output"]
     assert "renamed_notebook" in got["solution"]["extra_data"]["flags"]
+    # a failed test shows what its public check said (from the trusted feedback notebook), not just the score
+    for t in got["blank"]["tests"]:
+        if t["max_score"] > 0:
+            assert len(t["output"].splitlines()) > 1, t["output"]
     assert all(t["status"] == "passed" for t in got["solution"]["tests"])
     partly = {t["name"]: t for t in got["partial"]["tests"]}
     assert partly["test_q1"]["status"] == "failed" and partly["test_square"]["status"] == "passed"

@@ -121,8 +121,10 @@ def export_k8s(submissions: Path, out: Path, *, image: str, parallelism: int = 1
             (work / POD_ARGS).write_text(json.dumps({
                 "index": len(pods), "args": args, "timeout": float(timeout), "memory_limit": mem,
                 "output_limit": batch.output_limit, "threads": threads}), encoding="utf-8")
-            for dirpath, _, _ in os.walk(work):
-                os.chmod(dirpath, 0o777)  # the pod's user (and fsGroup) writes its working copy
+            for dirpath, _, filenames in os.walk(work):  # the pod's user writes its own working copy
+                os.chmod(dirpath, 0o777)
+                for f in filenames:
+                    os.chmod(os.path.join(dirpath, f), 0o666)
             pods.append({"student": s.student, "assignment": prep.chapter.id, "intake_flags": s.flags,
                          "row": _row_dict(prep.base), "notes": prep.notes, "restored": prep.restored,
                          "args": args})

@@ -405,7 +405,7 @@ def read_back(batch: Batch, prep: Prepared, run: RunResult, log_text: str) -> Ro
     passed = sum(1 for i in tests if i.score >= i.max_score)
     base.detail = "; ".join([f"{passed}/{len(tests)} tests passed"] + notes)
     try:
-        base.feedback = _write_feedback(batch, chapter, sub.student, restored, executed, items)
+        base.feedback = _write_feedback(batch, chapter, base.student, restored, executed, items)
     except Exception as err:  # a malformed executed notebook: the row stands, without feedback
         base.detail += f"; feedback could not be generated ({type(err).__name__})"
     base.review = bool(base.flags) or not base.feedback
