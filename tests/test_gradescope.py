@@ -16,8 +16,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -25,8 +23,9 @@ import jsonschema
 import pytest
 
 from aecourse.grading.gradescope import binder_pins, export_gradescope, run_autograder
-from aecourse.grading.sandbox import bwrap_path, read_only_trees
+from aecourse.grading.sandbox import bwrap_path
 from gradehelp import load, partial, with_cell
+from gradescopehelp import autograder_folder, run_harness
 
 MINI = "99-mini"
 SCHEMA = json.loads((Path(__file__).parent / "data" / "gradescope_results.schema.json").read_text())
@@ -62,42 +61,15 @@ def autograder_zip(minicourse, repo_root, tmp_path_factory) -> Path:
     return export_gradescope(root, MINI, tmp / "autograder.zip", timeout=30, memory_limit=2)
 
 
-def _harness_command(ag: Path) -> list[str]:
-    bwrap = bwrap_path()
-    cmd = [bwrap, "--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-           "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(top):
-            cmd += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            cmd += ["--ro-bind", top, top]
-    # the host's /proc (not a fresh one): the grader's inner box mounts its own proc beneath it
-    cmd += ["--bind", "/proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for tree in read_only_trees():
-        cmd += ["--ro-bind", tree, tree]
-    cmd += ["--bind", str(ag), "/autograder", "--chdir", "/autograder",
-            "--setenv", "AECOURSE_PYTHON", sys.executable, "--", "/autograder/run_autograder"]
-    return cmd
-
-
 def run_gradescope(zip_path: Path, tmp: Path, upload: dict[str, str | bytes | dict]) -> dict:
     """Gradescope's harness, locally: the /autograder layout, run_autograder run in a box at /autograder."""
     if bwrap_path() is None:
         if os.environ.get("CI"):
             pytest.fail("bubblewrap is missing: `make test` installs it (apt-get install bubblewrap)")
         pytest.skip("needs bubblewrap")
-    ag = tmp / "autograder"
-    for sub in ("source", "submission", "results"):
-        (ag / sub).mkdir(parents=True)
-    with zipfile.ZipFile(zip_path) as zf:
-        zf.extractall(ag / "source")
-    shutil.copyfile(ag / "source" / "run_autograder", ag / "run_autograder")
-    os.chmod(ag / "run_autograder", 0o755)
-    for name, data in upload.items():
-        data = json.dumps(data) if isinstance(data, dict) else data
-        (ag / "submission" / name).write_bytes(data.encode() if isinstance(data, str) else data)
+    ag = autograder_folder(zip_path, tmp / "autograder", upload)
     before = {p: p.read_bytes() for p in (ag / "source").rglob("*") if p.is_file()}
-    proc = subprocess.run(_harness_command(ag), capture_output=True, text=True, timeout=240)
+    proc = run_harness(ag, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((ag / "results" / "results.json").read_text())
     validate(results)
