@@ -260,6 +260,8 @@ def results_json(row: Row, chapter: Chapter, feedback_nbs: dict[str, dict]) -> d
         said = _public(_cell_output(feedback_nbs, item.notebook, item.grade_id), secrets) if row.status == "graded" else ""
         head = (f"{item.grade_id}: {status} ({item.score:g} / {item.max_score:g} points)" if row.status == "graded"
                 else f"{item.grade_id}: not graded, the submission's status is {row.status}")
+        if item.max_score == 0:
+            head = f"{item.grade_id}: a written answer, read by the course staff (no points from the autograder)"
         tests.append({"name": item.grade_id, "number": str(number), "score": float(item.score),
                       "max_score": float(item.max_score), "status": status,
                       "output": head + ("\n" + said if said else ""), "output_format": "text",
