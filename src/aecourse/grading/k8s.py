@@ -135,8 +135,9 @@ def export_k8s(submissions: Path, out: Path, *, image: str, parallelism: int = 1
         job = job_manifest(len(pods), image=image, parallelism=parallelism, timeout=timeout,
                            memory_limit=memory_limit, cpu=cpu, claim=claim, name=name,
                            backoff_per_index=backoff_per_index)
-        (out / "job.json").write_text(json.dumps(job, indent=1), encoding="utf-8")
-        (out / "networkpolicy.json").write_text(json.dumps(network_policy(name), indent=1), encoding="utf-8")
+        if pods:  # nothing to run (every submission decided as data): no Job, collect reads state.json alone
+            (out / "job.json").write_text(json.dumps(job, indent=1), encoding="utf-8")
+            (out / "networkpolicy.json").write_text(json.dumps(network_policy(name), indent=1), encoding="utf-8")
         return job
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
