@@ -22,7 +22,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from aecourse.grading.gradescope import binder_pins, export_gradescope, run_autograder
+from aecourse.cli import main as cli
+from aecourse.grading.gradescope import binder_pins, run_autograder
 from aecourse.grading.sandbox import bwrap_path
 from gradehelp import load, partial, with_cell
 from gradescopehelp import autograder_folder, run_harness
@@ -58,7 +59,9 @@ def autograder_zip(minicourse, repo_root, tmp_path_factory) -> Path:
     shutil.copytree(minicourse, root)
     shutil.copytree(repo_root / "binder", root / "binder")
     shutil.copyfile(repo_root / "pyproject.toml", root / "pyproject.toml")
-    return export_gradescope(root, MINI, tmp / "autograder.zip", timeout=30, memory_limit=2)
+    assert cli(["export", "gradescope", MINI, "--out", str(tmp / "autograder.zip"), "--root", str(root),
+                "--timeout", "30", "--memory-limit", "2"]) == 0
+    return tmp / "autograder.zip"
 
 
 def run_gradescope(zip_path: Path, tmp: Path, upload: dict[str, str | bytes | dict]) -> dict:

@@ -126,8 +126,10 @@ def test_pods_then_collect_equal_grade(minicourse, tmp_path):
     }
     for student, nb in cases.items():
         submit(subs, student, MINI, nb)
-    job = export_k8s(subs, export, image="aecourse:test", parallelism=3, root=minicourse, timeout=30,
-                     memory_limit=2)
+    assert cli(["export", "k8s", str(subs), "--out", str(export), "--image", "aecourse:test", "--parallelism", "3",
+                "--root", str(minicourse), "--timeout", "30", "--memory-limit", "2"]) == 0
+    job = json.loads((export / "job.json").read_text())
+    assert job["spec"]["parallelism"] == 3 and job["spec"]["template"]["spec"]["containers"][0]["image"] == "aecourse:test"
     state = json.loads((export / STATE).read_text())
     indexed = [p["student"] for p in state["pods"]]
     assert job["spec"]["completions"] == len(indexed) == 6          # carol is invalid as data: no pod
