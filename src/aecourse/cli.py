@@ -21,6 +21,7 @@ examples:
   aecourse info                                versions and compute device
   aecourse release --check                     is course/ in sync with solutions/?
   aecourse grade submissions/ --out graded/    grade a class (folder or LMS zip)
+  aecourse export gradescope 01-dense          a Gradescope autograder zip (or: export k8s)
   aecourse zoo list                            the pretrained models and their scores
 """
 
@@ -93,8 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                "  aecourse grade ~/Downloads/submissions.zip --out graded/ --jobs 2 --students roster.csv\n"
                "  aecourse grade export.zip --out graded/ --chapter 01-dense "
                "--pattern '(?P<student>[^_]+)_.*\\.ipynb'")
-    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS", nargs="?",
                    help="folder or .zip of <student>/<chapter-id>/ folders or <student>_..._<notebook>.ipynb files")
+    p.add_argument("--collect", type=Path, metavar="DIR",
+                   help="instead of SUBMISSIONS: read back the pods' results of `aecourse export k8s --out DIR`")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="where grades.csv, items.csv, unmapped.csv and feedback/ go")
     p.add_argument("--students", type=Path, metavar="CSV",
@@ -120,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
     p.add_argument("--keep", action="store_true", help="keep the grading sandboxes (debugging)")
     p.set_defaults(func=cmd_grade)
+    _add_export(sub)
 
     p = sub.add_parser(
         "zoo", help="list, verify or (re)train the pretrained model zoo", formatter_class=Fmt,
@@ -225,6 +229,11 @@ def cmd_grade(args: argparse.Namespace, extra: list[str]) -> int:
     # lazy for start-up time (nothing imports cli: not a cycle)
     from .grading import IntakeError, grade
 
+    if args.collect is not None:
+        return _collect(args)
+    if args.submissions is None:
+        print("error: SUBMISSIONS (or --collect DIR) is required", file=sys.stderr)
+        return 2
     if not args.submissions.exists():
         print(f"error: {args.submissions} does not exist", file=sys.stderr)
         return 2
@@ -242,6 +251,92 @@ def cmd_grade(args: argparse.Namespace, extra: list[str]) -> int:
         return 2
     print(f"wrote {args.out / 'grades.csv'} ({len(rows)} rows), {args.out / 'items.csv'}, "
           f"{args.out / 'unmapped.csv'}, {args.out / 'feedback'}/")
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
+    from .grading.k8s import STATE, collect
+
+    if args.submissions is not None or not (args.collect / STATE).is_file():
+        print(f"error: --collect takes the folder of `aecourse export k8s` ({args.collect / STATE} is missing) "
+              "and no SUBMISSIONS", file=sys.stderr)
+        return 2
+    try:
+        rows = collect(args.collect, args.out, root=_root(args.root))
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out / 'grades.csv'} ({len(rows)} rows), {args.out / 'items.csv'}, "
+          f"{args.out / 'unmapped.csv'}, {args.out / 'feedback'}/")
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export", help="grade elsewhere: a Gradescope autograder zip, or a Kubernetes Indexed Job",
+        formatter_class=Fmt,
+        description="Both run the grading path of `aecourse grade` (restore, sandbox, scores clipped to the "
+                    "master gradebook, feedback without hidden tests). See docs/instructors.md, section "
+                    "'Grading on Gradescope or Kubernetes'.",
+        epilog="examples:\n  aecourse export gradescope 01-dense --out autograder.zip\n"
+               "  aecourse export k8s submissions.zip --out k8s/ --image registry.example.edu/aecourse:2026 "
+               "--parallelism 50\n  aecourse grade --collect k8s/ --out graded/")
+    p.add_argument("target", choices=["gradescope", "k8s"])
+    p.add_argument("what", metavar="CHAPTER|SUBMISSIONS", type=Path,
+                   help="gradescope: the chapter id; k8s: the submissions folder or zip")
+    p.add_argument("--out", type=Path, metavar="PATH",
+                   help="gradescope: the zip (default: autograder-CHAPTER.zip); k8s: an empty folder (required)")
+    p.add_argument("--image", help="k8s: the grading image (what binder/ builds with repo2docker)")
+    p.add_argument("--parallelism", type=int, default=10, metavar="N", help="k8s: pods at once (default: 10)")
+    p.add_argument("--cpu", type=float, default=1.0, metavar="N", help="k8s: CPUs per pod (default: 1)")
+    p.add_argument("--claim", default="aecourse-grading", metavar="PVC",
+                   help="k8s: the PersistentVolumeClaim that holds OUT/pods (default: %(default)s)")
+    p.add_argument("--pattern", metavar="REGEX", help="k8s: as for `aecourse grade`")
+    p.add_argument("--chapter", metavar="ID", help="k8s: as for `aecourse grade`")
+    p.add_argument("--timeout", type=float, default=600, metavar="S", help="seconds per notebook (default: 600)")
+    p.add_argument("--cell-timeout", type=int, default=None, metavar="S", help="seconds per cell (default: 120)")
+    p.add_argument("--memory-limit", type=float, default=4.0, metavar="GB", help="memory per submission (default: 4)")
+    p.add_argument("--output-limit", type=float, default=20.0, metavar="MB", help="output per notebook (default: 20)")
+    p.add_argument("--isolation", choices=["bwrap", "none"], default="bwrap",
+                   help="gradescope: bwrap (default), or none where the image cannot run bubblewrap (warns)")
+    p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace, extra: list[str]) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
+    from .grading.gradescope import export_gradescope
+    from .grading.k8s import export_k8s
+
+    root = _root(args.root)
+    limits = dict(timeout=args.timeout, memory_limit=args.memory_limit, cell_timeout=args.cell_timeout,
+                  output_limit=args.output_limit)
+    if args.target == "gradescope":
+        if args.isolation == "none":
+            print("warning: --isolation none: on Gradescope the submission then runs as root in the same "
+                  "container as the grader, with the hidden tests and results.json in reach", file=sys.stderr)
+        out = args.out or Path(f"autograder-{args.what}.zip")
+        try:
+            export_gradescope(root, str(args.what), out, isolation=args.isolation, **limits)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB): upload it as the autograder of a Gradescope "
+              "programming assignment (settings: docs/instructors.md)")
+        return 0
+    if args.out is None or not args.image:
+        print("error: export k8s needs --out DIR and --image IMAGE", file=sys.stderr)
+        return 2
+    try:
+        job = export_k8s(args.what, args.out, image=args.image, parallelism=args.parallelism, root=root,
+                         cpu=args.cpu, claim=args.claim, pattern=args.pattern, chapter=args.chapter, **limits)
+    except (ValueError, FileExistsError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}/job.json ({job['spec']['completions']} pods), networkpolicy.json, pods/ and "
+          f"state.json: copy pods/ into the volume {args.claim}, kubectl apply -f both, then "
+          f"`aecourse grade --collect {args.out} --out graded/` (docs/instructors.md)")
     return 0
 
 

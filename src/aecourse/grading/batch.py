@@ -172,6 +172,13 @@ def _discover(submissions: Path, tmp: Path, root: Path, pattern: str | None, cha
     return subs_root, subs, unmapped, known
 
 
+def find_submissions(submissions: Path, tmp: Path, root: Path, pattern: str | None, chapter: str | None,
+                     out: Path) -> tuple[Path, list[Submission], list[Unmapped], list[str]]:
+    """Step 2 of a batch for the other front doors (``k8s``): (root of the submissions, the submissions,
+    unmapped files, the course's chapter ids); a zip is extracted into ``tmp``."""
+    return _discover(submissions, tmp, root, pattern, chapter, out)
+
+
 def _run_jobs(batch: Batch, todo: list[Submission], jobs: int, progress: bool) -> list[tuple[Submission, Row]]:
     """Grade ``todo``, ``jobs`` at a time, with a progress bar; (submission, row) in the order they finished."""
     # tqdm.auto brings in IPython/ipywidgets where installed: imported when a batch runs, for start-up time

@@ -110,6 +110,11 @@ def _read_chapter(template: Path, aid: str) -> Chapter:
     return Chapter(aid, notebooks, items, files, release_nbs, source_nbs, digest.hexdigest())
 
 
+def read_chapter(template: Path, aid: str) -> Chapter:
+    """The master of chapter ``aid`` from a folder ``build_release`` made (or a copy of one)."""
+    return _read_chapter(template, aid)
+
+
 def build_masters(root: Path, ids: list[str], batch: Path) -> tuple[dict[str, Chapter], dict[str, str]]:
     """Master gradebook(s): one build for all chapters; per chapter if that fails."""
     chapters: dict[str, Chapter] = {}

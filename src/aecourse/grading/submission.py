@@ -24,6 +24,11 @@ error becomes a ``crashed`` row, so one submission cannot stop a batch):
 6. **feedback**: the HTML is made here (``feedback``) from the restored cells, the
    box's outputs and the grader's scores, and written to OUT.
 
+Steps 1-3 are ``prepare_submission``, 4 ``run_box``, 5-6 ``read_back``: the
+Kubernetes front door (``k8s``, ``pod``) runs them apart (prepare when it exports,
+the box in the pod, read back when it collects); every other caller goes through
+``grade_submission``.
+
 What it trusts: the batch settings, the master (``Chapter``: built from
 ``solutions/``) and its own code.  Everything from the submission is untrusted:
 file names and contents are read as data, never imported or executed here, and
@@ -63,6 +68,7 @@ from .results import INTERNAL_STUDENT, Row, read_grades
 from .sandbox import (
     BOX_WORK,
     NET_LOG,
+    RunResult,
     box_command,
     box_file,
     driver_argv,
@@ -94,6 +100,20 @@ class Batch:
     etc: Path | None          # the box's made-up /etc files
     keep: bool
     cancel: threading.Event = field(default_factory=threading.Event)
+    # (student, chapter) -> {notebook: the feedback notebook}, for front doors that show it themselves
+    feedback_nbs: dict[tuple[str, str], dict[str, dict]] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """One submission restored and laid out in its working copy, ready for the box (steps 1-3)."""
+
+    chapter: Chapter
+    base: Row                 # the row so far: chapter, notebook, flags
+    notes: list[str]
+    restored: dict[str, dict]
+    work: Path
+    args: dict                # the driver's arguments
 
 
 def grade_submission(batch: Batch, sub: Submission) -> Row:
@@ -176,10 +196,14 @@ def _grade_one(batch: Batch, sub: Submission) -> Row:
     if batch.cancel.is_set():
         return Row(sub.student, sub.assignment, 0.0, None, "crashed", "grading was cancelled")
     t0 = time.monotonic()
-    row = _grade_one_inner(batch, sub)
+    return finish_row(_grade_one_inner(batch, sub), sub.flags, time.monotonic() - t0)
+
+
+def finish_row(row: Row, intake_flags: list[str], seconds: float) -> Row:
+    """The last touches every row gets: the intake's flags, status flags, ``review``, the time."""
     if not row.seconds:
-        row.seconds = time.monotonic() - t0
-    row.flag(*[f for f in sub.flags if f not in row.flags])
+        row.seconds = seconds
+    row.flag(*[f for f in intake_flags if f not in row.flags])
     if row.status in ("timeout", "wrong_chapter"):
         row.flag(row.status)
     row.review = row.review or row.status != "graded" or bool(row.flags)
@@ -187,6 +211,22 @@ def _grade_one(batch: Batch, sub: Submission) -> Row:
 
 
 def _grade_one_inner(batch: Batch, sub: Submission) -> Row:
+    prep = prepare_submission(batch, sub)
+    if isinstance(prep, Row):
+        return prep
+    try:
+        log = batch.tmp / "logs" / f"{prep.work.name}.log"  # outside the box: it cannot swap it for a link
+        run = run_box(batch, prep.work, prep.args, log)
+        log_text = log.read_bytes()[-20000:].decode("utf-8", "replace") if log.is_file() else ""
+        return read_back(batch, prep, run, log_text)
+    finally:
+        if not batch.keep:
+            shutil.rmtree(prep.work, ignore_errors=True)
+
+
+def prepare_submission(batch: Batch, sub: Submission, work: Path | None = None) -> Row | Prepared:
+    """Steps 1-3: pick, read and restore the notebooks, lay out the working copy (``work``, default
+    a fresh folder in ``batch.tmp``).  A ``Row`` when there is nothing to run (missing, invalid, ...)."""
     if not sub.files and sub.note:
         return Row(sub.student, sub.assignment, 0.0, None, "missing", sub.note)
     aid = _chapter_for(batch, sub.assignment)
@@ -237,15 +277,14 @@ def _grade_one_inner(batch: Batch, sub: Submission) -> Row:
             notes.append("suspicious code: " + "; ".join(odd[:3]) + (f"; +{len(odd) - 3} more" if len(odd) > 3 else ""))
             base.flag("suspicious_code")
 
-    work = Path(tempfile.mkdtemp(prefix="sub-", dir=batch.tmp))
+    work = Path(tempfile.mkdtemp(prefix="sub-", dir=batch.tmp)) if work is None else work
     try:
         course, too_big = _prepare_sandbox(chapter, work, sub, restored)
         if too_big:
             notes.append(f"left out files over {MAX_NOTEBOOK_BYTES // 2**20} MB: {', '.join(too_big)}")
             base.flag("files_too_large")
-        log = batch.tmp / "logs" / f"{work.name}.log"  # outside the box: it cannot swap it for a link
         # the box sees its working copy at BOX_WORK; without a box the paths are the host's
-        inside = BOX_WORK if batch.isolation == "bwrap" else str(work)
+        inside = str(work) if batch.isolation == "none" else BOX_WORK
         # per process a quarter below the sandbox's limit: one runaway allocation fails inside its cell
         # (MemoryError, the cell loses its points) before the sandbox as a whole is killed
         args = {"aid": aid, "student": INTERNAL_STUDENT, "result": f"{inside}/result.json",
@@ -253,109 +292,124 @@ def _grade_one_inner(batch: Batch, sub: Submission) -> Row:
                 "fsize": max(batch.output_limit * 4, 256 * 2**20),
                 "out_cell": max(batch.output_limit // 10, 2**20), "out_total": batch.output_limit,
                 "count_stragglers": batch.isolation == "bwrap"}
-        token = uuid.uuid4().hex
-        env = sandbox_env(inside, threads=batch.threads, token=token)
-        cmd = driver_argv(json.dumps(args))
-        fd = None
-        if batch.isolation == "bwrap":
-            prepare_work(work)
-            fd = seccomp_fd()
-            cmd = box_command(work, batch.etc, cmd, env, fd, batch.bwrap, chdir=f"{BOX_WORK}/course-root")
-        try:
-            run = run_sandboxed(cmd, course if batch.isolation == "none" else batch.tmp, env, batch.timeout,
-                                batch.memory_limit, log, batch.cancel,
-                                log_limit=max(batch.output_limit, 2**20) * 2, token=token,
-                                pass_fds=(fd,) if fd is not None else ())
-        finally:
-            if fd is not None:
-                os.close(fd)
-        base.seconds = run.seconds
-        attempts = (box_file(work, NET_LOG, 2**20) or b"").decode("utf-8", "replace").splitlines()
-        if attempts:
-            notes.append(f"tried the network {len(attempts)} time(s), refused (first: {attempts[0][:80]})")
-            base.flag("network")
-        if run.timed_out:
-            base.status = "timeout"
-            base.detail = "; ".join([f"did not finish within {batch.timeout:g} s and was stopped "
-                                     "(infinite loop? long training?)"] + notes)
-            return base
-        if run.memory_exceeded:
-            base.status = "crashed"
-            base.detail = "; ".join([f"used more than {batch.memory_limit / 2**30:.3g} GB of memory and was "
-                                     "stopped"] + notes)
-            base.flag("memory")
-            return base
-        if run.output_exceeded:
-            base.status = "crashed"
-            base.detail = "; ".join(["wrote more than the output limit straight to its terminal (not as cell "
-                                     "output) and was stopped"] + notes)
-            base.flag("output_limit")
-            return base
-        try:
-            out = json.loads(box_file(work, "result.json", 50 * 2**20) or b"")
-            if not isinstance(out, dict):
-                out = {}
-        except ValueError:
-            out = {}
-        log_text = log.read_bytes()[-20000:].decode("utf-8", "replace") if log.is_file() else ""
-        auto = out.get("autograde") if isinstance(out.get("autograde"), dict) else {}
-        if not auto.get("success"):
-            failure = str(auto.get("error") or "") + str(auto.get("log") or "") + log_text
-            if "CellTimeoutError" in failure or "timed out while it was being executed" in failure:
-                # the cell ignored the interrupt sent at the per-cell limit: nbgrader gives up
-                base.status = "timeout"
-                base.detail = "; ".join(["a cell ran past the per-cell time limit and ignored the interrupt "
-                                         "(infinite loop catching KeyboardInterrupt?); grading stopped"] + notes)
-                base.flag("cell_timeout")
-                return base
-            base.status = "crashed"
-            base.detail = _tail_reason(str(auto.get("error") or "") + "\n" + str(auto.get("log") or "")
-                                       + "\n" + str(out.get("driver_error") or "") + "\n" + log_text)
-            if run.returncode and run.returncode < 0:
-                base.detail = f"the grading process was killed (signal {-run.returncode})"
-            base.detail = "; ".join([base.detail] + notes)
-            return base
-        try:
-            items, grade_notes = _read_box_gradebook(batch, work, chapter)
-        except Exception as err:  # a gradebook the submission wrecked
-            base.status = "crashed"
-            base.detail = f"could not read the gradebook back ({type(err).__name__}); submission tampered with it?"
-            base.flag("gradebook_tampered")
-            return base
-        if grade_notes:
-            notes += grade_notes
-            base.flag("gradebook_tampered")
-        executed = {name: _box_notebook(work, f"course-root/autograded/{INTERNAL_STUDENT}/{aid}/{name}.ipynb")
-                    for name in chapter.notebooks}
-        for nb in executed.values():
-            base.flag(*scan_executed(nb))
-        if "cell_timeout" in base.flags:
-            notes.append("a cell hit the per-cell time limit and was interrupted")
-        if "memory_error" in base.flags:
-            notes.append("a cell ran out of memory (MemoryError)")
-        if out.get("dropped_output_cells"):
-            notes.append(f"output over the limit dropped in {len(out['dropped_output_cells'])} cell(s)")
-            base.flag("output_limit")
-        left = out.get("stragglers")
-        stragglers = run.stragglers or (left if isinstance(left, int) and left > 0 else 0)
-        if stragglers:
-            notes.append(f"left {stragglers} background process(es) running; killed")
-            base.flag("background_process")
-        base.items = items
-        base.score = sum(i.score for i in items)
-        base.status = "graded"
-        tests = [i for i in items if i.max_score > 0]
-        passed = sum(1 for i in tests if i.score >= i.max_score)
-        base.detail = "; ".join([f"{passed}/{len(tests)} tests passed"] + notes)
-        try:
-            base.feedback = _write_feedback(batch, chapter, sub.student, restored, executed, items)
-        except Exception as err:  # a malformed executed notebook: the row stands, without feedback
-            base.detail += f"; feedback could not be generated ({type(err).__name__})"
-        base.review = bool(base.flags) or not base.feedback
-        return base
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Prepared(chapter, base, notes, restored, work, args)
+
+
+def run_box(batch: Batch, work: Path, args: dict, log: Path) -> RunResult:
+    """Step 4: ``box/driver.py`` on the working copy ``work``, in the box (``batch.isolation`` "bwrap"),
+    or without one ("none"; "pod": the Kubernetes pod is the box), under the batch's limits."""
+    course = work / "course-root"
+    inside = str(work) if batch.isolation == "none" else BOX_WORK
+    token = uuid.uuid4().hex
+    env = sandbox_env(inside, threads=batch.threads, token=token)
+    cmd = driver_argv(json.dumps(args))
+    fd = None
+    if batch.isolation == "bwrap":
+        prepare_work(work)
+        fd = seccomp_fd()
+        cmd = box_command(work, batch.etc, cmd, env, fd, batch.bwrap, chdir=f"{BOX_WORK}/course-root")
+    try:
+        run = run_sandboxed(cmd, batch.tmp if batch.isolation == "bwrap" else course, env, batch.timeout,
+                            batch.memory_limit, log, batch.cancel,
+                            log_limit=max(batch.output_limit, 2**20) * 2, token=token,
+                            pass_fds=(fd,) if fd is not None else ())
     finally:
-        if not batch.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        if fd is not None:
+            os.close(fd)
+    return run
+
+
+def read_back(batch: Batch, prep: Prepared, run: RunResult, log_text: str) -> Row:
+    """Steps 5-6: what the box left in the working copy, read as data and checked against the master;
+    the feedback written to ``batch.out``.  ``log_text``: the tail of the driver's output."""
+    chapter, base, notes, restored, work = prep.chapter, prep.base, prep.notes, prep.restored, prep.work
+    aid = chapter.id
+    base.seconds = run.seconds
+    attempts = (box_file(work, NET_LOG, 2**20) or b"").decode("utf-8", "replace").splitlines()
+    if attempts:
+        notes.append(f"tried the network {len(attempts)} time(s), refused (first: {attempts[0][:80]})")
+        base.flag("network")
+    if run.timed_out:
+        base.status = "timeout"
+        base.detail = "; ".join([f"did not finish within {batch.timeout:g} s and was stopped "
+                                 "(infinite loop? long training?)"] + notes)
+        return base
+    if run.memory_exceeded:
+        base.status = "crashed"
+        base.detail = "; ".join([f"used more than {batch.memory_limit / 2**30:.3g} GB of memory and was "
+                                 "stopped"] + notes)
+        base.flag("memory")
+        return base
+    if run.output_exceeded:
+        base.status = "crashed"
+        base.detail = "; ".join(["wrote more than the output limit straight to its terminal (not as cell "
+                                 "output) and was stopped"] + notes)
+        base.flag("output_limit")
+        return base
+    try:
+        out = json.loads(box_file(work, "result.json", 50 * 2**20) or b"")
+        if not isinstance(out, dict):
+            out = {}
+    except ValueError:
+        out = {}
+    auto = out.get("autograde") if isinstance(out.get("autograde"), dict) else {}
+    if not auto.get("success"):
+        failure = str(auto.get("error") or "") + str(auto.get("log") or "") + log_text
+        if "CellTimeoutError" in failure or "timed out while it was being executed" in failure:
+            # the cell ignored the interrupt sent at the per-cell limit: nbgrader gives up
+            base.status = "timeout"
+            base.detail = "; ".join(["a cell ran past the per-cell time limit and ignored the interrupt "
+                                     "(infinite loop catching KeyboardInterrupt?); grading stopped"] + notes)
+            base.flag("cell_timeout")
+            return base
+        base.status = "crashed"
+        base.detail = _tail_reason(str(auto.get("error") or "") + "\n" + str(auto.get("log") or "")
+                                   + "\n" + str(out.get("driver_error") or "") + "\n" + log_text)
+        if run.returncode and run.returncode < 0:
+            base.detail = f"the grading process was killed (signal {-run.returncode})"
+        base.detail = "; ".join([base.detail] + notes)
+        return base
+    try:
+        items, grade_notes = _read_box_gradebook(batch, work, chapter)
+    except Exception as err:  # a gradebook the submission wrecked
+        base.status = "crashed"
+        base.detail = f"could not read the gradebook back ({type(err).__name__}); submission tampered with it?"
+        base.flag("gradebook_tampered")
+        return base
+    if grade_notes:
+        notes += grade_notes
+        base.flag("gradebook_tampered")
+    executed = {name: _box_notebook(work, f"course-root/autograded/{INTERNAL_STUDENT}/{aid}/{name}.ipynb")
+                for name in chapter.notebooks}
+    for nb in executed.values():
+        base.flag(*scan_executed(nb))
+    if "cell_timeout" in base.flags:
+        notes.append("a cell hit the per-cell time limit and was interrupted")
+    if "memory_error" in base.flags:
+        notes.append("a cell ran out of memory (MemoryError)")
+    if out.get("dropped_output_cells"):
+        notes.append(f"output over the limit dropped in {len(out['dropped_output_cells'])} cell(s)")
+        base.flag("output_limit")
+    left = out.get("stragglers")
+    stragglers = run.stragglers or (left if isinstance(left, int) and left > 0 else 0)
+    if stragglers:
+        notes.append(f"left {stragglers} background process(es) running; killed")
+        base.flag("background_process")
+    base.items = items
+    base.score = sum(i.score for i in items)
+    base.status = "graded"
+    tests = [i for i in items if i.max_score > 0]
+    passed = sum(1 for i in tests if i.score >= i.max_score)
+    base.detail = "; ".join([f"{passed}/{len(tests)} tests passed"] + notes)
+    try:
+        base.feedback = _write_feedback(batch, chapter, base.student, restored, executed, items)
+    except Exception as err:  # a malformed executed notebook: the row stands, without feedback
+        base.detail += f"; feedback could not be generated ({type(err).__name__})"
+    base.review = bool(base.flags) or not base.feedback
+    return base
 
 
 def _prepare_sandbox(chapter: Chapter, work: Path, sub: Submission,
@@ -407,6 +461,7 @@ def _write_feedback(batch: Batch, chapter: Chapter, student: str, restored: dict
     for name in chapter.notebooks:
         mine = [i for i in items if i.notebook == name]
         nb = feedback_notebook(restored[name], executed.get(name), mine, secret_lines(chapter.source_nbs[name]))
+        batch.feedback_nbs.setdefault((student, chapter.id), {})[name] = nb
         html = render_html(nb, name, chapter.id, sum(i.score for i in mine), sum(i.max_score for i in mine))
         dest.mkdir(parents=True, exist_ok=True)
         (dest / f"{name}.html").write_text(html, encoding="utf-8")
