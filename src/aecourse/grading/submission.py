@@ -94,6 +94,7 @@ class Batch:
     etc: Path | None          # the box's made-up /etc files
     keep: bool
     cancel: threading.Event = field(default_factory=threading.Event)
+    autograded: Path | None = None  # --gradebook: where the trusted notebooks for it are staged
 
 
 def grade_submission(batch: Batch, sub: Submission) -> Row:
@@ -344,8 +345,13 @@ def _grade_one_inner(batch: Batch, sub: Submission) -> Row:
         base.items = items
         base.score = sum(i.score for i in items)
         base.status = "graded"
-        tests = [i for i in items if i.max_score > 0]
+        tests = [i for i in items if i.max_score > 0 and not i.manual]
         passed = sum(1 for i in tests if i.score >= i.max_score)
+        pending = [i for i in items if i.by == "pending"]
+        if pending:  # written answers: the score is auto / pending until a TA grades them
+            notes.insert(0, f"score {base.score:g} auto / {sum(i.max_score for i in pending):g} pending: "
+                            f"{', '.join(i.grade_id for i in pending)} wait(s) for a TA")
+            base.flag("needs_manual")
         base.detail = "; ".join([f"{passed}/{len(tests)} tests passed"] + notes)
         try:
             base.feedback = _write_feedback(batch, chapter, sub.student, restored, executed, items)
@@ -411,4 +417,8 @@ def _write_feedback(batch: Batch, chapter: Chapter, student: str, restored: dict
         dest.mkdir(parents=True, exist_ok=True)
         (dest / f"{name}.html").write_text(html, encoding="utf-8")
         written.append((dest / f"{name}.html").relative_to(batch.out).as_posix())
+        if batch.autograded is not None:  # the trusted notebook the persistent gradebook shows TAs
+            staged = batch.autograded / student / chapter.id
+            staged.mkdir(parents=True, exist_ok=True)
+            (staged / f"{name}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
     return ", ".join(written)
