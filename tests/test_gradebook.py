@@ -123,7 +123,7 @@ def test_formgrader_course_directory(book):
     alice = load(course / "autograded" / "alice" / MINI / f"{MINI}.ipynb")
     assert WRITTEN_SOLUTION in json.dumps(alice)
     bob = json.dumps(load(course / "autograded" / "bob" / MINI / f"{MINI}.ipynb"))
-    assert "<script>" not in bob and "&lt;script>" in bob  # the learner's raw HTML cannot run in formgrader
+    assert "<script>" not in bob and "&lt;script&gt;" in bob  # the learner's raw HTML cannot run in formgrader
 
 
 def test_a_score_written_into_the_sandbox_gradebook_is_ignored(book):
@@ -185,7 +185,7 @@ def test_ta_scores_and_comments_reach_the_grade_tables(book, ta):
     assert TA_COMMENT in page and "hidden-test-marker" not in page
 
 
-def test_full_marks_only_with_the_ta_points(book, ta, minicourse):
+def test_full_marks_only_with_the_ta_points(book, ta):
     source = book["source"]
     assert auto_points(source) == 4 and total_points(source) == 6
     assert book["rows"]["alice"].score == 4 < book["rows"]["alice"].max_score == 6

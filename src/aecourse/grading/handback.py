@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .gradebook import read_back
 from .lms import Person
-from .feedback import render_html
+from .feedback import PENDING, render_html
 from .notebooks import nbg
 from .results import Row, num, write_outputs
 
@@ -51,8 +51,8 @@ def pages(course: Path, row: Row, comments: dict[str, str]) -> dict[str, str]:
             gid = meta.get("grade_id")
             if gid in mine:
                 meta["score"], meta["points"] = mine[gid].score, mine[gid].max_score
-            if gid in comments:
-                meta["comment"] = comments[gid]
+            if gid in mine or gid in comments:
+                meta["comment"] = comments.get(gid) or (PENDING if gid in mine and mine[gid].by == "pending" else None)
         items = mine.values()
         out[name] = render_html(nb, name, row.assignment, sum(i.score for i in items), sum(i.max_score for i in items))
     return out
