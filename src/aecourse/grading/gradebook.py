@@ -256,7 +256,7 @@ def read_back(course: Path) -> tuple[list[Row], dict[tuple[str, str], dict[str, 
             if not pending and "needs_manual" in row.flags:
                 row.flags.remove("needs_manual")
                 row.review = bool(row.flags)
-                row.detail = re.sub(r"score [\d.]+ auto / [\d.]+ pending: [^;]*; ?", "", row.detail)
+                row.detail = re.sub(r"(; )?score [\d.e+-]+ auto / [\d.e+-]+ pending: [^;]*", "", row.detail)
             by_ta = [i.grade_id for i in row.items if i.by == "ta"]
             if by_ta:
                 row.detail += f"; TA scored {', '.join(by_ta)}"

@@ -190,6 +190,11 @@ def summary(rows: list[Row], unmapped: list[Unmapped] | None = None) -> str:
         gmean = f", graded only {sum(r.score for r in graded) / len(graded):.2f}" if graded else ""
         lines.append(f"  mean score {aid}: {mean:.2f} / {num(these[0].max_score)} (all rows{gmean})")
         for item in these[0].items:
+            waiting = sum(1 for r in these for i in r.items if i.grade_id == item.grade_id and i.by == "pending")
+            if item.manual and waiting:
+                lines.append(f"    {item.grade_id:<24} written answer: {waiting} pending (a TA grades it) / "
+                             f"{num(item.max_score)}")
+                continue
             scores = [next((i.score for i in r.items if i.grade_id == item.grade_id), 0.0) for r in these]
             lines.append(f"    {item.grade_id:<24} {sum(scores) / len(scores):.2f} / {num(item.max_score)}")
     counts: dict[str, int] = {}
