@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "time, memory and output); a broken or hostile one never stops the batch. Writes OUT/grades.csv "
                     "(status, score, per-item scores, flags), OUT/items.csv, OUT/unmapped.csv and "
                     "OUT/feedback/<student>/<chapter-id>/<notebook>.html. Re-running grades only new or changed "
-                    "submissions. Statuses and flags: docs/instructors.md, section 'Grading a class'.",
+                    "submissions. With --gradebook, also an nbgrader course directory for formgrader, where TAs grade the "
+                    "written answers (then `aecourse grades`, `aecourse feedback`). Statuses and flags: "
+                    "docs/instructors.md, section 'Grading a class'.",
         epilog="examples:\n"
                "  aecourse grade ~/Downloads/submissions.zip --out graded/ --jobs 2 --students roster.csv\n"
                "  aecourse grade export.zip --out graded/ --chapter 01-dense "
@@ -289,6 +291,11 @@ def cmd_grade(args: argparse.Namespace, extra: list[str]) -> int:
         return 2
     print(f"wrote {args.out / 'grades.csv'} ({len(rows)} rows), {args.out / 'items.csv'}, "
           f"{args.out / 'unmapped.csv'}, {args.out / 'feedback'}/")
+    pending = sum(i.by == "pending" for r in rows for i in r.items)
+    if pending:
+        print(f"{pending} written answer(s) wait for a TA: grade them in formgrader "
+              f"({'run `nbgrader formgrader` in the --gradebook folder' if args.gradebook else 'use --gradebook'}), "
+              "then `aecourse grades --gradebook DIR --out FOLDER`")
     return 0
 
 
