@@ -95,7 +95,7 @@ def test_every_graded_submission_is_in_the_gradebook(book):
         for student in ("alice", "bob", "dave", "mallory"):
             nb = gb.find_submission_notebook(MINI, MINI, student)
             grades = {g.name: g for g in nb.grades}
-            assert set(grades) == {"test_square", "test_q1", "test_blank", WRITTEN_ID}
+            assert set(grades) == {"test_square", "test_q1", "test_blank", "task_reflect", WRITTEN_ID}
             for gid in ("test_square", "test_q1", "test_blank"):
                 assert float(table[student][gid]) == grades[gid].auto_score, (student, gid)
                 assert grades[gid].manual_score is None
