@@ -144,3 +144,36 @@ def digest(paths: list[Path]) -> str:
         for path in files:
             h.update(str(path).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
+
+
+# ------------------------------------------------------------ written answers (graded by TAs)
+WRITTEN_ID = "written_why"
+WRITTEN_POINTS = 2.0
+WRITTEN_SOLUTION = "A bottleneck forces a compressed code; PCA is the linear special case (model answer)."
+
+
+def written_answers(nb: dict) -> dict[str, float]:
+    """grade_id -> points of the manually graded answers (grade and solution cells)."""
+    return {nbg(c)["grade_id"]: float(nbg(c).get("points", 0)) for c in nb["cells"]
+            if nbg(c).get("grade") and nbg(c).get("solution")}
+
+
+def auto_points(nb: dict) -> float:
+    """The points the autograder can give: every grade cell but the manually graded answers."""
+    return total_points(nb) - sum(written_answers(nb).values())
+
+
+def with_written_answer(nb: dict) -> dict:
+    """A copy of a source notebook with a manually graded markdown answer (2 points) and its rubric."""
+    nb = copy.deepcopy(nb)
+    rubric = {"cell_type": "markdown", "id": "rubric-why", "source": [
+        "### Written answer\n", "\n", "> **Kind:** written answer · **Difficulty:** ⭐☆☆ · **Time box:** 3 min · "
+        "**Points:** 2\n", "\n", "Why does a bottleneck help? Rubric: 1 point for compression, 1 for PCA."],
+        "metadata": {"nbgrader": {"grade": False, "solution": False, "locked": True, "grade_id": "rubric_why",
+                                  "schema_version": 3, "task": False}}}
+    answer = {"cell_type": "markdown", "id": "written-why", "source": [WRITTEN_SOLUTION],
+              "metadata": {"nbgrader": {"grade": True, "solution": True, "locked": False, "points": WRITTEN_POINTS,
+                                        "grade_id": WRITTEN_ID, "schema_version": 3, "task": False}}}
+    at = next(i for i, c in enumerate(nb["cells"]) if nbg(c).get("grade_id") == "test_blank") + 1
+    nb["cells"][at:at] = [rubric, answer]
+    return nb

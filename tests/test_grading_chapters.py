@@ -11,6 +11,11 @@ as released, so checking every test cell in both rows proves, item by item:
 - an unsolved exercise's tests earn 0 (what "the blank release scores zero" checks);
 - so partial credit is exact: each test depends on its own exercise only.
 
+Written answers (manually graded cells, ``written_*``) stay as released in both halves: autograding
+leaves them pending (flag ``needs_manual``), and the chapter reaches full marks only once a TA's
+points are in the gradebook the batch writes (set here through nbgrader's Gradebook API, as
+formgrader does).
+
 Two gradings per chapter instead of three (solution, blank, one partial): the same guarantees
 for two thirds of the sandbox time. All chapters are graded in one batch (one master gradebook
 build).
@@ -20,9 +25,11 @@ from __future__ import annotations
 import pytest
 
 from aecourse.grading import grade
+from aecourse.grading.gradebook import read_back
 from aecourse.release import build_release, chapter_ids
 from conftest import REPO
-from gradehelp import exercise_tests, exercises, load, partial, points_for, submit, total_points
+from gradehelp import (auto_points, exercise_tests, exercises, load, partial, points_for, submit, total_points,
+                       written_answers)
 
 REAL = chapter_ids(REPO)
 CHAPTERS = REAL or [pytest.param(None, marks=pytest.mark.skip(reason="no chapters in solutions/ yet"))]
@@ -48,6 +55,35 @@ def test_naming_convention(chapter):
         assert all(points > 0 for _, points in tests), tests
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_written_answers_have_points_and_a_rubric(chapter):
+    """Every manually graded answer is a markdown cell with points, after a locked cell with its rubric."""
+    nb = load(REPO / "solutions" / chapter / f"{chapter}.ipynb")
+    cells = nb["cells"]
+    for at, cell in enumerate(cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not (meta.get("grade") and meta.get("solution")):
+            continue
+        assert cell["cell_type"] == "markdown" and meta["grade_id"].startswith("written_"), meta
+        assert float(meta.get("points", 0)) > 0, meta
+        question = cells[at - 1]
+        text = "".join(question["source"])
+        assert question.get("metadata", {}).get("nbgrader", {}).get("locked"), "the rubric cell must be locked"
+        assert "**Kind:** written answer" in text and f"**Points:** {meta['points']:g}" in text, text[:300]
+        assert "Rubric" in text, text[:300]
+
+
+def test_chapters_04_and_02_ask_the_seeds_open_questions():
+    for chapter, question in (("02-sparse", "What is feature disentanglement, and why is it desirable?"),
+                              ("04-disentangle", "How can disentanglement be assessed in practice?")):
+        nb = load(REPO / "solutions" / chapter / f"{chapter}.ipynb")
+        assert written_answers(nb), chapter
+        text = "".join("".join(c["source"]) for c in nb["cells"])
+        assert question in text
+        # Locatello et al. 2019: no rubric may reward "disentanglement improves downstream tasks"
+        assert "Locatello" in text and "gets no point" in text
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chapters")
@@ -63,10 +99,12 @@ def graded(tmp_path_factory):
         solved = halves(source)
         for half in HALVES:
             submit(subs, half, chapter, partial(source, blank, solved[half]))
-        cases[chapter] = {"total": total_points(source), "solved": solved, "tests": exercise_tests(source),
+        cases[chapter] = {"total": total_points(source), "auto": auto_points(source),
+                          "written": written_answers(source), "solved": solved, "tests": exercise_tests(source),
                           "points": {half: points_for(source, solved[half]) for half in HALVES}}
-    rows = grade(subs, tmp / "out", jobs=2, timeout=900, root=REPO, progress=False) if REAL else []
-    return {"rows": {(r.student, r.assignment): r for r in rows}, "cases": cases}
+    rows = grade(subs, tmp / "out", jobs=2, timeout=900, root=REPO, progress=False,
+                 gradebook=tmp / "gradebook") if REAL else []
+    return {"rows": {(r.student, r.assignment): r for r in rows}, "cases": cases, "gradebook": tmp / "gradebook"}
 
 
 def item_scores(row) -> dict[str, float]:
@@ -81,7 +119,8 @@ def test_solved_halves_add_up_to_full_marks(graded, chapter):
     for row in rows:
         assert row.status == "graded", row.detail
         assert row.max_score == case["total"], row.detail
-    assert sum(row.score for row in rows) == case["total"], [(r.student, r.score, r.detail) for r in rows]
+    # every automatic point; the written answers wait for a TA (test_written_answers_need_the_tas_points)
+    assert sum(row.score for row in rows) == case["auto"], [(r.student, r.score, r.detail) for r in rows]
 
 
 @pytest.mark.slow
@@ -112,3 +151,31 @@ def test_every_test_scores_full_with_its_exercise_and_zero_without(graded, chapt
             if scores[blank_in].get(test) != 0:
                 wrong.append(f"{test}: {scores[blank_in].get(test)} (not 0) with {exercise} as released")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_written_answers_need_the_tas_points(graded, chapter):
+    """Written answers are pending after autograding; with a TA's points (set in the gradebook as formgrader
+    does) the two halves reach full marks, and not before."""
+    case = graded["cases"][chapter]
+    rows = {half: graded["rows"][(half, chapter)] for half in HALVES}
+    for row in rows.values():
+        pending = {i.grade_id for i in row.items if i.by == "pending"}
+        assert pending == set(case["written"]), row.detail
+        assert ("needs_manual" in row.flags) == bool(case["written"]), (row.flags, row.detail)
+    if not case["written"]:
+        return
+    assert "pending" in rows["even"].detail
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['gradebook'] / 'gradebook.db'}") as gb:  # a TA grades the even half
+        for gid, points in case["written"].items():
+            g = gb.find_grade(gid, chapter, chapter, "even")
+            assert g.needs_manual_grade and g.auto_score is None
+            g.manual_score = points
+        gb.db.commit()
+    after = {(r.student, r.assignment): r for r in read_back(graded["gradebook"])[0]}
+    even, odd = after[("even", chapter)], after[("odd", chapter)]
+    assert even.score == case["points"]["even"] + sum(case["written"].values()), even.detail
+    assert even.score + odd.score == even.max_score == case["total"], (even.detail, odd.detail)

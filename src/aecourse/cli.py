@@ -22,6 +22,7 @@ examples:
   aecourse release --check                     is course/ in sync with solutions/?
   aecourse grade submissions/ --out graded/    grade a class (folder or LMS zip)
   aecourse export gradescope 01-dense          a Gradescope autograder zip (or: export k8s)
+  aecourse grades --gradebook graded/gradebook --students roster.csv --format canvas --out canvas.csv
   aecourse zoo list                            the pretrained models and their scores
 """
 
@@ -89,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "time, memory and output); a broken or hostile one never stops the batch. Writes OUT/grades.csv "
                     "(status, score, per-item scores, flags), OUT/items.csv, OUT/unmapped.csv and "
                     "OUT/feedback/<student>/<chapter-id>/<notebook>.html. Re-running grades only new or changed "
-                    "submissions. Statuses and flags: docs/instructors.md, section 'Grading a class'.",
+                    "submissions. With --gradebook, also an nbgrader course directory for formgrader, where TAs grade the "
+                    "written answers (then `aecourse grades`, `aecourse feedback`). Statuses and flags: "
+                    "docs/instructors.md, section 'Grading a class'.",
         epilog="examples:\n"
                "  aecourse grade ~/Downloads/submissions.zip --out graded/ --jobs 2 --students roster.csv\n"
                "  aecourse grade export.zip --out graded/ --chapter 01-dense "
@@ -122,8 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="grade everything again, even unchanged submissions")
     p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
     p.add_argument("--keep", action="store_true", help="keep the grading sandboxes (debugging)")
+    p.add_argument("--gradebook", nargs="?", const=True, type=Path, metavar="DIR",
+                   help="also write every graded submission into an nbgrader course directory for formgrader "
+                        "(default DIR: OUT/gradebook); TAs' scores there are kept across runs")
     p.set_defaults(func=cmd_grade)
     _add_export(sub)
+    _add_handback_parsers(sub)
 
     p = sub.add_parser(
         "zoo", help="list, verify or (re)train the pretrained model zoo", formatter_class=Fmt,
@@ -152,6 +159,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grading", action="store_true", help="also require the grading tools (nbgrader)")
     p.set_defaults(func=cmd_info)
     return parser
+
+
+def _add_handback_parsers(sub) -> None:
+    """``aecourse grades`` and ``aecourse feedback``: the gradebook's TA scores back out, to the LMS."""
+    p = sub.add_parser(
+        "grades", help="grade tables with TAs' scores and comments, or the Canvas/Moodle import file",
+        formatter_class=Fmt,
+        description="Read a course directory written by `aecourse grade --gradebook` after TAs graded in "
+                    "formgrader. --format table (default): OUT/grades.csv, OUT/items.csv and OUT/feedback/ "
+                    "with the TAs' scores (graded_by 'ta', columns auto_score / ta_score / ta_comments). "
+                    "--format canvas|moodle|csv: one FILE with a line per roster student and a column per "
+                    "chapter, as Canvas's gradebook import or Moodle's CSV grade import take it. "
+                    "Formats and roster columns: docs/instructors.md, 'Grades into the LMS'.",
+        epilog="examples:\n  aecourse grades --gradebook graded/gradebook --out final/\n"
+               "  aecourse grades --gradebook graded/gradebook --students roster.csv --format canvas --out canvas.csv\n"
+               "  aecourse grades --gradebook graded/gradebook --students roster.csv --format moodle "
+               "--out moodle.csv --missing zero")
+    p.add_argument("--gradebook", type=Path, required=True, metavar="DIR", help="the course directory")
+    p.add_argument("--out", type=Path, required=True, metavar="PATH",
+                   help="a folder (table) or a file (canvas, moodle, csv)")
+    p.add_argument("--format", choices=["table", "canvas", "moodle", "csv"], default="table")
+    p.add_argument("--students", type=Path, metavar="CSV", help="the roster (required for canvas, moodle, csv)")
+    p.add_argument("--missing", choices=["blank", "zero"], default="blank",
+                   help="what a roster student without a submission gets (default: blank)")
+    p.add_argument("--column", action="append", default=[], metavar="CHAPTER=TITLE",
+                   help="name a chapter's column as the LMS does (repeatable)")
+    p.set_defaults(func=cmd_grades)
+
+    p = sub.add_parser(
+        "feedback", help="feedback pages per student named by LMS id, zipped per chapter; nbgrader's too",
+        formatter_class=Fmt,
+        description="From a course directory written by `aecourse grade --gradebook`: OUT/<chapter>/<lms id>.html "
+                    "(autograded results and TAs' comments, no hidden tests) and OUT/<chapter>-feedback.zip for "
+                    "an LMS bulk upload; and `nbgrader generate_feedback` into DIR/feedback/.",
+        epilog="example:\n  aecourse feedback --gradebook graded/gradebook --students roster.csv --out handback/")
+    p.add_argument("--gradebook", type=Path, required=True, metavar="DIR", help="the course directory")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the pages and zips go")
+    p.add_argument("--students", type=Path, metavar="CSV",
+                   help="roster: files are named by its lms_id / canvas_id / id_number column, else its id")
+    p.add_argument("--no-nbgrader", action="store_true", help="skip nbgrader's generate_feedback")
+    p.set_defaults(func=cmd_feedback)
 
 
 # ---------------------------------------------------------------- commands
@@ -245,12 +293,81 @@ def cmd_grade(args: argparse.Namespace, extra: list[str]) -> int:
         rows = grade(args.submissions, args.out, jobs=args.jobs, timeout=args.timeout,
                      memory_limit=args.memory_limit or None, root=root, cell_timeout=args.cell_timeout,
                      keep=args.keep, students=args.students, pattern=args.pattern, chapter=args.chapter,
-                     output_limit=args.output_limit, isolation=args.isolation, cache=not args.no_cache)
+                     output_limit=args.output_limit, isolation=args.isolation, cache=not args.no_cache,
+                     gradebook=args.gradebook)
     except (IntakeError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {args.out / 'grades.csv'} ({len(rows)} rows), {args.out / 'items.csv'}, "
           f"{args.out / 'unmapped.csv'}, {args.out / 'feedback'}/")
+    pending = sum(i.by == "pending" for r in rows for i in r.items)
+    if pending:
+        print(f"{pending} written answer(s) wait for a TA: grade them in formgrader "
+              f"({'run `nbgrader formgrader` in the --gradebook folder' if args.gradebook else 'use --gradebook'}), "
+              "then `aecourse grades --gradebook DIR --out FOLDER`")
+    return 0
+
+
+def cmd_grades(args: argparse.Namespace, extra: list[str]) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
+    from .grading import IntakeError
+    from .grading.gradebook import read_back
+    from .grading.handback import write_tables
+    from .grading.lms import export, read_people
+
+    if args.format == "table":
+        out = args.out
+        rows = write_tables(args.gradebook, out)
+        print(f"wrote {out / 'grades.csv'} ({len(rows)} rows), {out / 'items.csv'}, {out / 'feedback'}/ "
+              f"with {sum(i.by == 'ta' for r in rows for i in r.items)} TA score(s); "
+              f"{sum(i.by == 'pending' for r in rows for i in r.items)} item(s) still pending")
+        return 0
+    if args.students is None:
+        print(f"error: --format {args.format} needs --students ROSTER", file=sys.stderr)
+        return 2
+    try:
+        people = read_people(args.students)
+        columns = dict(c.split("=", 1) for c in args.column)
+    except (IntakeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    rows, comments = read_back(args.gradebook)
+    done = export(rows, people, args.format, args.out, missing=args.missing, comments=comments, columns=columns)
+    print(f"wrote {done.path} ({done.written} student(s), {args.format})")
+    if args.format == "canvas":
+        unknown = [p.id for p in people if not any(p.extra.get(k) for k in ("canvas_id", "sis_user_id", "sis_login_id"))]
+        if unknown:
+            print(f"warning: {len(unknown)} roster student(s) have no canvas_id, sis_user_id or sis_login_id, so "
+                  f"Canvas cannot match them: {', '.join(unknown[:20])}", file=sys.stderr)
+    for r in done.pending:
+        print(f"left blank, written answers not graded yet: {r.student}/{r.assignment}")
+    for r in done.unlisted:
+        print(f"not in the roster, not exported: {r.student}/{r.assignment} ({r.status}, {r.score:g})")
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace, extra: list[str]) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
+    from .grading import IntakeError
+    from .grading.handback import package
+    from .grading.lms import read_people
+
+    try:
+        people = read_people(args.students) if args.students else None
+    except IntakeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    report = package(args.gradebook, args.out, people, nbgrader=not args.no_nbgrader)
+    for z in report["zips"]:
+        print(f"wrote {z}")
+    print(f"{report['files']} feedback page(s)")
+    for student, aid in report["unlisted"]:
+        print(f"not in the roster, no page: {student}/{aid}")
+    if report["nbgrader"]:
+        print(f"warning: nbgrader generate_feedback failed: {report['nbgrader']}", file=sys.stderr)
+        return 1
+    if not args.no_nbgrader:
+        print(f"nbgrader's feedback: {args.gradebook / 'feedback'}/")
     return 0
 
 

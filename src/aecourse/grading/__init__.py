@@ -35,7 +35,9 @@ How one batch runs:
 Statuses (``grades.csv``):
 
     graded              nbgrader ran the notebook; score = sum of the test cells' auto
-                        scores.  Cells that raise just lose their points.
+                        scores.  Cells that raise just lose their points.  Written answers
+                        (manually graded cells) stay ``pending`` (flag ``needs_manual``) until a
+                        TA grades them in the ``--gradebook`` course directory.
     timeout             the whole notebook ran past ``timeout`` seconds; killed, score 0.
     crashed             the kernel died (``os._exit``, segfault, killed), the memory limit
                         or the output limit was hit, or nbgrader failed; score 0 (nbgrader
@@ -65,6 +67,12 @@ no import cycle and no import hidden inside a function to dodge one):
                    ``box/`` the code that runs inside it (driver, sitecustomize)
     notebooks.py   the master gradebook, restoring locked cells, spotting odd code
     intake.py      folders, LMS zips, file-name patterns, the roster
+    gradebook.py   ``--gradebook``: the persistent nbgrader course directory for formgrader
+                   (written by trusted code after the checks; TAs' scores kept across runs;
+                   ``read_back`` takes only what TAs wrote)
+    lms.py         Canvas's and Moodle's grade import files (``aecourse grades --format``)
+    handback.py    tables and feedback with TAs' scores and comments, LMS feedback bundles
+                   (``aecourse grades``, ``aecourse feedback``), nbgrader's generate_feedback
 
 Trust: everything here but ``box/`` runs in the grader's process, as the instructor;
 it reads everything a submission provides (files, names, the box's outputs) as

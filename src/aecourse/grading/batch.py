@@ -15,7 +15,9 @@
    progress bar; Ctrl-C stops every sandbox at once;
 6. flag rows far slower than their chapter's median, add the roster's names and
    its ``missing`` rows, and **write** ``grades.csv``, ``items.csv``,
-   ``unmapped.csv`` and the cache (``results``); print the summary.
+   ``unmapped.csv`` and the cache (``results``); with ``gradebook``, write the
+   freshly graded submissions into the persistent nbgrader course directory
+   (``gradebook.record``: formgrader's view, TAs' scores kept); print the summary.
 
 What it trusts: the instructor's arguments, the course repository (``root``) and
 the roster.  The submissions folder or zip is untrusted data, handled by
@@ -45,6 +47,7 @@ from .cache import (
     settings_key,
     submission_key,
 )
+from .gradebook import default_dir, record, submitted
 from .intake import (
     IntakeError,
     Student,
@@ -70,7 +73,7 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
           cell_timeout: int | None = None, progress: bool = True, keep: bool = False,
           isolation: str = "bwrap", students: Path | None = None, pattern: str | None = None,
           chapter: str | None = None, output_limit: float = DEFAULT_OUTPUT_LIMIT,
-          cache: bool = True) -> list[Row]:
+          cache: bool = True, gradebook: Path | bool | None = None) -> list[Row]:
     """Grade every submission under ``submissions`` (folder or zip); write OUT; return the rows.
 
     jobs          submissions graded at once (each in its own process tree)
@@ -87,6 +90,8 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
     chapter       the chapter of files whose name does not say it (an LMS export of one assignment)
     output_limit  MB of notebook output kept (a tenth of it per cell); the rest is dropped
     cache         reuse the rows of unchanged submissions from OUT/.aecourse-cache.json
+    gradebook     an nbgrader course directory to write every graded submission into, for formgrader
+                  (True: OUT/gradebook); TAs' scores in it are kept across runs (see ``gradebook``)
     """
     submissions, out = Path(submissions), Path(out)
     root = Path(root).resolve() if root is not None else find_root()
@@ -102,6 +107,8 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
         # cache: unchanged submissions keep their row (and feedback) from the last run
         settings = settings_key(cell_timeout, mem, output_limit)
         digests = {aid: chapter_digest(root, aid) for aid in known}
+        course_dir = (default_dir(out) if gradebook is True else Path(gradebook)) if gradebook else None
+        in_gradebook = submitted(course_dir) if course_dir is not None else set()
         old = load_cache(out) if cache else {}
         new_cache: dict[str, dict] = {}
         reused: list[Row] = []
@@ -113,6 +120,9 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
                 keys[id(s)] = key
                 entry = old.get(entry_name(s.student, s.assignment))
                 row = reused_row(entry, key, out)
+                if row is not None and course_dir is not None and row.status == "graded" \
+                        and (s.student, s.assignment) not in in_gradebook:
+                    row = None  # graded before, but not into this gradebook: grade it again for it
                 if row is not None:
                     reused.append(row)
                     new_cache[entry_name(s.student, s.assignment)] = entry
@@ -126,10 +136,13 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
                       fingerprints=chapter_fingerprints(root, known), timeout=float(timeout),
                       cell_timeout=int(cell_timeout or 0), memory_limit=mem,
                       output_limit=int(output_limit * 2**20), threads=threads, isolation=level, bwrap=bwrap,
-                      etc=write_etc(tmp / "etc") if level == "bwrap" else None, keep=keep)
+                      etc=write_etc(tmp / "etc") if level == "bwrap" else None, keep=keep,
+                      autograded=tmp / "autograded" if course_dir is not None else None)
         rows: list[Row] = list(reused)
+        fresh: list[Row] = []
         for s, row in _run_jobs(batch, todo, jobs, progress):
             rows.append(row)
+            fresh.append(row)
             entry = cache_entry(keys[id(s)], row) if id(s) in keys else None
             if entry is not None:
                 new_cache[entry_name(row.student, row.assignment)] = entry
@@ -137,6 +150,11 @@ def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: float = DEFAU
         rows = _apply_roster(rows, roster, subs, chapter, chapters)
         rows.sort(key=lambda r: (r.student, r.assignment))
         write_outputs(rows, unmapped, out, item_columns(rows, chapters))
+        if course_dir is not None:  # trusted code, after every check above: the formgrader course directory
+            n = record(course_dir, chapters, fresh, tmp / "autograded", rows)
+            if progress:
+                print(f"gradebook: {n} submission(s) written to {course_dir / 'gradebook.db'} "
+                      f"(run `nbgrader formgrader` there)")
         if cache:
             save_cache(out, new_cache)
         if progress:

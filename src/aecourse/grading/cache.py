@@ -36,7 +36,7 @@ from .intake import Submission, skip
 from .notebooks import Chapter, Item, build_masters
 from .results import Row
 
-GRADER_VERSION = "2"           # bump when a change can change scores: invalidates caches
+GRADER_VERSION = "3"           # bump when a change can change scores: invalidates caches
 CACHE_NAME = ".aecourse-cache.json"
 CACHED_STATUSES = {"graded", "invalid", "wrong_chapter", "unknown_assignment"}
 

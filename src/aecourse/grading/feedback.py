@@ -31,6 +31,7 @@ from .notebooks import Item, nbg, text_of
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 SCHEME = re.compile(r"=== BEGIN MARK SCHEME ===\n(.*?)=== END MARK SCHEME ===", re.S)
 REDACTED = "[grading: a line of the hidden tests was removed here]"
+PENDING = "Pending: a TA grades this written answer; its points are not in the score yet."
 
 
 def secret_lines(source_nb: dict) -> set[str]:
@@ -96,6 +97,8 @@ def feedback_notebook(restored: dict, executed: dict | None, items: list[Item], 
             item = scores.get(gid)
             meta["score"] = item.score if item else 0.0
             meta["points"] = item.max_score if item else float(meta.get("points") or 0)
+            if item is not None and item.by == "pending":
+                meta["comment"] = PENDING
         if meta.get("solution") or meta.get("task"):
             meta.setdefault("comment", None)
     return nb

@@ -27,6 +27,8 @@ class Item:
     score: float
     max_score: float
     notebook: str = ""
+    manual: bool = False      # a manually graded answer (a TA gives its points; autograding leaves it pending)
+    by: str = "auto"          # who gave ``score``: "auto", "pending" (a manual item no TA graded yet), "ta"
 
 
 @dataclass
@@ -49,7 +51,12 @@ class Chapter:
         return sum(i.max_score for i in self.items)
 
     def zero_items(self) -> list[Item]:
-        return [Item(i.grade_id, 0.0, i.max_score, i.notebook) for i in self.items]
+        return [Item(i.grade_id, 0.0, i.max_score, i.notebook, i.manual, "pending" if i.manual else "auto")
+                for i in self.items]
+
+    @property
+    def manual_ids(self) -> set[str]:
+        return {i.grade_id for i in self.items if i.manual}
 
 
 # ----------------------------------------------------------------- helpers
@@ -93,7 +100,11 @@ def _read_chapter(template: Path, aid: str) -> Chapter:
             source_nbs[name] = json.loads((template / SOURCE_DIR / aid / f"{name}.ipynb").read_text("utf-8"))
             order = _grade_order(release_nbs[name])
             order += sorted(set(points) - set(order))
-            items += [Item(g, 0.0, points[g], name) for g in order if g in points]
+            # a cell that is both an answer and graded is graded by hand (nbgrader: "manually graded answer")
+            manual = {nbg(c).get("grade_id") for c in source_nbs[name]["cells"]
+                      if nbg(c).get("grade") and nbg(c).get("solution")}
+            items += [Item(g, 0.0, points[g], name, g in manual, "pending" if g in manual else "auto")
+                      for g in order if g in points]
     files = {CONFIG_NAME: (template / CONFIG_NAME).read_bytes(),
              "gradebook.db": (template / "gradebook.db").read_bytes()}
     digest = hashlib.sha256(files[CONFIG_NAME])

@@ -9,7 +9,10 @@ What it trusts: everything here is trusted code working on values the grader mad
 except ``read_grades``, which reads a gradebook *copy written inside a box* (so
 written, possibly, by the submission) as data: only ``auto_score`` counts, manual
 scores are ignored and reported, every item is clipped to [0, the master's points]
-and items come from the trusted master (``Chapter``), never from the copy.
+and items come from the trusted master (``Chapter``), never from the copy.  A
+manually graded answer (written answers) is always ``pending`` here: its points
+come only from a TA, through the persistent gradebook (``gradebook``), which no
+box ever sees.
 Student ids and file names in rows come from the submission folder's names: they
 are written as CSV fields (quoted by :mod:`csv`), never interpreted.
 """
@@ -45,8 +48,9 @@ FLAGS = {
     "files_too_large": "files over the size limit were left out",
     "not_in_roster": "the student is not in the roster",
     "wrong_chapter": "the notebook belongs to another chapter",
+    "needs_manual": "written answers wait for a TA (nbgrader formgrader on the --gradebook course directory)",
 }
-ITEM_COLUMNS = ["student", "assignment", "grade_id", "score", "max_score", "notebook"]
+ITEM_COLUMNS = ["student", "assignment", "grade_id", "score", "max_score", "notebook", "graded_by"]
 INTERNAL_STUDENT = "student"   # the id nbgrader sees; real names never reach it
 
 
@@ -76,11 +80,11 @@ class Row:
                 self.flags.append(n)
 
     def csv_row(self, item_ids: list[str]) -> dict:
-        scores = {i.grade_id: _num(i.score) for i in self.items}
+        scores = {i.grade_id: "pending" if i.by == "pending" else num(i.score) for i in self.items}
         return {
             "student": self.student, "name": self.name, "email": self.email,
             "assignment": self.assignment, "status": self.status,
-            "score": _num(self.score), "max_score": _num(self.max_score),
+            "score": num(self.score), "max_score": num(self.max_score),
             **{gid: scores.get(gid, "") for gid in item_ids},
             "flags": " ".join(self.flags), "review": "yes" if self.review else "",
             "detail": self.detail, "notebook": self.notebook, "feedback": self.feedback,
@@ -88,7 +92,7 @@ class Row:
         }
 
 
-def _num(x: float | None) -> str:
+def num(x: float | None) -> str:
     if x is None:
         return ""
     return f"{x:.4g}" if x != int(x) else str(int(x))
@@ -121,6 +125,9 @@ def read_grades(db: Path, chapter: Chapter, student: str = INTERNAL_STUDENT) -> 
         notes.append(f"ignored manual score(s) on {', '.join(sorted(manual))} (written by the submission?)")
     items = []
     for ref in chapter.items:
+        if ref.manual:  # a TA's to grade: whatever the copy says about it is not used
+            items.append(Item(ref.grade_id, 0.0, ref.max_score, ref.notebook, True, "pending"))
+            continue
         raw = got.get((ref.notebook, ref.grade_id))
         score = min(max(float(raw or 0.0), 0.0), ref.max_score)
         if raw is not None and score != float(raw):
@@ -159,7 +166,8 @@ def write_outputs(rows: list[Row], unmapped: list[Unmapped], out: Path, item_ids
         for row in rows:
             for it in row.items:
                 w.writerow({"student": row.student, "assignment": row.assignment, "grade_id": it.grade_id,
-                            "score": _num(it.score), "max_score": _num(it.max_score), "notebook": it.notebook})
+                            "score": "pending" if it.by == "pending" else num(it.score),
+                            "max_score": num(it.max_score), "notebook": it.notebook, "graded_by": it.by})
     with open(out / "unmapped.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=["path", "reason"])
         w.writeheader()
@@ -180,10 +188,15 @@ def summary(rows: list[Row], unmapped: list[Unmapped] | None = None) -> str:
         mean = sum(r.score for r in these) / len(these)
         graded = [r for r in these if r.status == "graded"]
         gmean = f", graded only {sum(r.score for r in graded) / len(graded):.2f}" if graded else ""
-        lines.append(f"  mean score {aid}: {mean:.2f} / {_num(these[0].max_score)} (all rows{gmean})")
+        lines.append(f"  mean score {aid}: {mean:.2f} / {num(these[0].max_score)} (all rows{gmean})")
         for item in these[0].items:
+            waiting = sum(1 for r in these for i in r.items if i.grade_id == item.grade_id and i.by == "pending")
+            if item.manual and waiting:
+                lines.append(f"    {item.grade_id:<24} written answer: {waiting} pending (a TA grades it) / "
+                             f"{num(item.max_score)}")
+                continue
             scores = [next((i.score for i in r.items if i.grade_id == item.grade_id), 0.0) for r in these]
-            lines.append(f"    {item.grade_id:<24} {sum(scores) / len(scores):.2f} / {_num(item.max_score)}")
+            lines.append(f"    {item.grade_id:<24} {sum(scores) / len(scores):.2f} / {num(item.max_score)}")
     counts: dict[str, int] = {}
     for r in rows:
         for f in r.flags:

@@ -102,6 +102,7 @@ class Batch:
     cancel: threading.Event = field(default_factory=threading.Event)
     # (student, chapter) -> {notebook: the feedback notebook}, for front doors that show it themselves
     feedback_nbs: dict[tuple[str, str], dict[str, dict]] = field(default_factory=dict)
+    autograded: Path | None = None  # --gradebook: where the trusted notebooks for it are staged
 
 
 @dataclass
@@ -401,8 +402,13 @@ def read_back(batch: Batch, prep: Prepared, run: RunResult, log_text: str) -> Ro
     base.items = items
     base.score = sum(i.score for i in items)
     base.status = "graded"
-    tests = [i for i in items if i.max_score > 0]
+    tests = [i for i in items if i.max_score > 0 and not i.manual]
     passed = sum(1 for i in tests if i.score >= i.max_score)
+    pending = [i for i in items if i.by == "pending"]
+    if pending:  # written answers: the score is auto / pending until a TA grades them
+        notes.insert(0, f"score {base.score:g} auto / {sum(i.max_score for i in pending):g} pending: "
+                        f"{', '.join(i.grade_id for i in pending)} wait(s) for a TA")
+        base.flag("needs_manual")
     base.detail = "; ".join([f"{passed}/{len(tests)} tests passed"] + notes)
     try:
         base.feedback = _write_feedback(batch, chapter, base.student, restored, executed, items)
@@ -466,4 +472,8 @@ def _write_feedback(batch: Batch, chapter: Chapter, student: str, restored: dict
         dest.mkdir(parents=True, exist_ok=True)
         (dest / f"{name}.html").write_text(html, encoding="utf-8")
         written.append((dest / f"{name}.html").relative_to(batch.out).as_posix())
+        if batch.autograded is not None:  # the trusted notebook the persistent gradebook shows TAs
+            staged = batch.autograded / student / chapter.id
+            staged.mkdir(parents=True, exist_ok=True)
+            (staged / f"{name}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
     return ", ".join(written)
