@@ -1,5 +1,9 @@
 """Supervised disentanglement metrics (chapter 05), with disentanglement_lib's definitions and defaults.
 
+Defaults are disentanglement_lib's (SAP on unstandardised latents; liblinear one-vs-rest logistic
+regressions for the beta-VAE score and explicitness); other settings are keyword options, named as
+such in each docstring, and each file lists where it differs from the library.
+
 The metrics follow Locatello et al. 2019, "Challenging Common Assumptions in
 the Unsupervised Learning of Disentangled Representations" (ICML,
 https://arxiv.org/abs/1811.12359) and its library

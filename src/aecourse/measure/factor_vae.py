@@ -43,7 +43,10 @@ def factor_vae_score(data: GroundTruthData, represent: Represent, rng=None, *,
 
     Returns ``{"eval_accuracy", "train_accuracy", "num_active_dims",
     "votes" (k, latents), "classifier" (latents,)}``. Chance level is about
-    ``1/k``. Invariant to permuting latents and to positive rescaling.
+    ``1/k``. Invariant to permuting latents; positive rescaling changes
+    nothing unless it moves a latent's standard deviation across
+    ``prune_threshold`` (a fixed number, not relative to the code's scale: the
+    same model can score differently at another threshold).
 
     Differences: the argmin over active latents is mapped back to the full
     latent index before voting (disentanglement_lib uses the index within
