@@ -443,3 +443,20 @@ def test_known_answers_random(known):
     assert abs(s["factor_vae"] - 1 / 3) < 0.12 and abs(s["beta_vae"] - 1 / 3) < 0.12  # chance 1/k
     assert s["explicitness"] < 0.6  # chance AUC 0.5
     assert 0.5 < s["modularity"] < 0.8  # 0.68: plug-in MI bias only, so modularity's floor is far above 0
+
+
+def test_factor_vae_sweep_equals_one_score_per_threshold(data):
+    def rep_for():
+        base, g = identity_code(noise=0.3), np.random.default_rng(4)
+        # latent 0 has std 0.03: active at thresholds 0.01 and 0.02, collapsed at 0.05
+        return lambda x: np.concatenate([0.03 * g.standard_normal((len(x), 1)), base(x)], axis=1)
+
+    sweep = D.factor_vae_sweep(data, rep_for(), (0.01, 0.02, 0.05, 100.0), 0, **FV)
+    assert [sweep[t]["num_active_dims"] for t in (0.01, 0.02, 0.05, 100.0)] == [4, 4, 3, 0]
+    assert sweep[100.0]["eval_accuracy"] == 0.0
+    for t in (0.01, 0.05):
+        one = D.factor_vae_score(data, rep_for(), 0, prune_threshold=t, **FV)
+        assert one["eval_accuracy"] == sweep[t]["eval_accuracy"]
+        np.testing.assert_array_equal(one["votes"], sweep[t]["votes"])
+    with pytest.raises(ValueError, match="prune_threshold must be"):
+        D.factor_vae_sweep(data, rep_for(), (0.05, -1.0), 0, **FV)
