@@ -221,8 +221,27 @@ def test_sap_identity_random_and_invariance(data):
     assert list(np.argmax(ident["score_matrix"], axis=0)) == [0, 1, 2]
     zr, fr, zrt, frt = sample(data, random_code())
     assert D.sap(zr, fr, zrt, frt)["sap"] < 0.05  # measured ~0.001
-    b = D.sap(z[:, PERM] * SCALE, f, zt[:, PERM] * SCALE, ft)
-    assert b["sap"] == pytest.approx(ident["sap"], abs=1e-9)
+    # disentanglement_lib's SAP (the default) sees raw latents: permuting changes nothing ...
+    p = D.sap(z[:, PERM], f, zt[:, PERM], ft)
+    assert p["sap"] == pytest.approx(ident["sap"], abs=1e-9)
+    # ... rescaling does (C=0.01 under-fits a latent with a small range); standardize=True is the option that is not
+    a = D.sap(z, f, zt, ft, standardize=True)
+    b = D.sap(z[:, PERM] * SCALE, f, zt[:, PERM] * SCALE, ft, standardize=True)
+    assert b["sap"] == pytest.approx(a["sap"], abs=1e-9)
+    assert abs(D.sap(z[:, PERM] * SCALE, f, zt[:, PERM] * SCALE, ft)["sap"] - ident["sap"]) > 0.05
+
+
+def test_sap_default_is_disentanglement_libs_unstandardised_svm():
+    # disentanglement_lib sap_score._compute_score_matrix: LinearSVC(C=0.01, class_weight="balanced") on the raw latent
+    from sklearn.svm import LinearSVC
+    g = np.random.default_rng(2)
+    f = g.integers(4, size=(400, 2))
+    z = np.c_[0.05 * f[:, 0] + 0.01 * g.standard_normal(400), f[:, 1] + 0.3 * g.standard_normal(400)]
+    out = D.sap(z[:300], f[:300], z[300:], f[300:])
+    for i in range(2):
+        for j in range(2):
+            svc = LinearSVC(C=0.01, class_weight="balanced").fit(z[:300, i:i + 1], f[:300, j])
+            assert out["score_matrix"][i, j] == np.mean(svc.predict(z[300:, i:i + 1]) == f[300:, j])
 
 
 def test_sap_binary_factors_identity_at_the_bound():
@@ -296,3 +315,148 @@ def test_bad_samples_are_refused_in_one_shape():
         D.dci(np.zeros((5, 2)), np.zeros((5, 2), int), np.zeros((5, 2)), np.zeros((5, 2), int), estimator="lasso")
     with pytest.raises(ValueError, match="num_bins must be an integer >= 1"):
         D.histogram_discretize(np.zeros((5, 2)), 0)
+
+
+# ---------------------------------------------------------------- solvers: disentanglement_lib's by default
+
+def test_logistic_read_outs_default_to_liblinear_one_vs_rest():
+    from sklearn.multiclass import OneVsRestClassifier
+    from aecourse.measure.ground_truth import logistic_regression
+    model = logistic_regression()
+    assert isinstance(model, OneVsRestClassifier) and model.estimator.solver == "liblinear"
+    assert model.estimator.C == 1.0 and model.estimator.max_iter == 100
+    assert logistic_regression("lbfgs").max_iter == 1000
+    with pytest.raises(ValueError, match="solver must be one of"):
+        logistic_regression("adam")
+    with pytest.raises(ValueError, match="solver must be one of"):
+        D.modularity_explicitness(np.zeros((5, 2)), np.zeros((5, 2), int), np.zeros((5, 2)), np.zeros((5, 2), int),
+                                  solver="adam")
+
+
+def test_explicitness_and_beta_vae_take_the_solver_option(data):
+    z, f, zt, ft = sample(data, identity_code(noise=0.5), 500, 300)
+    a = D.modularity_explicitness(z, f, zt, ft)["explicitness_test"]
+    b = D.modularity_explicitness(z, f, zt, ft, solver="lbfgs")["explicitness_test"]
+    assert 0.7 < a < 1 and 0.7 < b < 1 and a != b
+    out = D.beta_vae_score(data, identity_code(), 0, num_train=100, num_eval=100, solver="lbfgs")
+    assert out["eval_accuracy"] > 0.95
+
+
+# ---------------------------------------------------------------- known answers, every metric (issue 21)
+# Six codes of the toy factors (sizes 3, 4, 5), the same six as chapter 05's table. A metric of
+# *disentanglement* should put identity, permuted-and-rescaled and collapsed-latent-first at the top, and the
+# fully rotated code (complete, but every latent mixes every factor) near the random code. The bands below are
+# measured values (comments) with room for sampling noise; where a metric fails that rule the test says so.
+
+Q3 = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))[0]
+
+
+def collapsed_first_code(seed=9):
+    base, g = identity_code(), np.random.default_rng(seed)
+    # a collapsed latent: tiny noise that knows nothing (std 0.001 < the 0.05 prune threshold), in front
+    return lambda x: np.concatenate([0.001 * g.standard_normal((len(x), 1)), base(x)], axis=1)
+
+
+def two_rotated_code():
+    base = identity_code()
+    return lambda x: rotated_code(base(x))
+
+
+def fully_rotated_code():
+    base = identity_code()
+    return lambda x: base(x) @ Q3
+
+
+KNOWN_CODES = {"identity": identity_code, "permuted and rescaled": lambda: permute_rescale(identity_code()),
+               "collapsed latent first": collapsed_first_code, "two factors rotated": two_rotated_code,
+               "fully rotated": fully_rotated_code, "random": random_code}
+
+
+def all_scores(data, rep):
+    z, f, zt, ft = sample(data, rep)
+    d = D.dci(z[:400], f[:400], zt[:200], ft[:200], rng=0)
+    m = D.modularity_explicitness(z, f, zt, ft)
+    fv = D.factor_vae_score(data, rep, 0, **FV)
+    return {"mig": D.mig(z, f)["mig"], "factor_vae": fv["eval_accuracy"], "votes": fv["votes"],
+            "beta_vae": D.beta_vae_score(data, rep, 0, num_train=300, num_eval=300)["eval_accuracy"],
+            "dci_d": d["disentanglement"], "dci_c": d["completeness"], "dci_i": d["informativeness_test"],
+            "sap": D.sap(z, f, zt, ft)["sap"], "sap_standardised": D.sap(z, f, zt, ft, standardize=True)["sap"],
+            "modularity": m["modularity"], "explicitness": m["explicitness_test"]}
+
+
+@pytest.fixture(scope="module")
+def known(data):
+    return {name: all_scores(data, make()) for name, make in KNOWN_CODES.items()}
+
+
+def test_known_answers_identity(known):
+    s = known["identity"]
+    assert s["mig"] > 0.97 and s["factor_vae"] > 0.98 and s["beta_vae"] > 0.95  # 0.993, 1.0, 1.0
+    assert s["dci_d"] > 0.95 and s["dci_c"] > 0.95 and s["dci_i"] > 0.95  # 1.0 each
+    assert s["sap"] > 0.35  # 0.51: a 1-d LinearSVC(C=0.01) cannot single out middle classes
+    assert s["modularity"] > 0.98 and s["explicitness"] > 0.98  # 1.0, 0.998
+
+
+def test_known_answers_permuted_and_rescaled(known):
+    s, i = known["permuted and rescaled"], known["identity"]
+    for key in ("mig", "factor_vae", "dci_d", "dci_c", "modularity", "explicitness", "sap_standardised"):
+        assert s[key] == pytest.approx(i[key], abs=0.01), key
+    assert s["beta_vae"] > 0.95
+    assert s["sap"] < i["sap"] - 0.1  # 0.31 against 0.51: disentanglement_lib's SAP is not scale invariant
+
+
+def test_known_answers_collapsed_latent_first(known):
+    s = known["collapsed latent first"]
+    assert s["mig"] > 0.97 and s["factor_vae"] > 0.98 and s["beta_vae"] > 0.95  # 0.989, 1.0, 1.0
+    assert s["votes"][:, 0].sum() == 0  # pruned, and the votes go to the full latent index
+    assert s["dci_d"] > 0.95 and s["dci_c"] > 0.95 and s["sap"] > 0.35 and s["explicitness"] > 0.98
+    # modularity averages over latents, and the plug-in MI bias spreads evenly over factors for the useless
+    # latent, which therefore scores 0.35-0.7, not 0 (disentanglement_lib gives 0 only to an exactly zero MI row)
+    assert 0.75 < s["modularity"] < 0.97  # 0.84-0.93 with the noise drawn
+
+
+def test_known_answers_two_factors_rotated(known):
+    s, i = known["two factors rotated"], known["identity"]
+    assert 0.25 < s["mig"] < 0.45  # 0.33: only the unmixed factor keeps its gap
+    assert 0.55 < s["factor_vae"] < 0.85  # 0.71
+    assert s["beta_vae"] > 0.9  # 0.96: a linear classifier of |z1 - z2| still tells the fixed factor
+    assert 0.4 < s["dci_d"] < 0.75 and 0.4 < s["dci_c"] < 0.75  # 0.58
+    assert s["sap"] < 0.25 and s["modularity"] < i["modularity"] - 0.05  # 0.14, 0.90
+    assert s["explicitness"] > 0.98  # information is all there
+
+
+def test_known_answers_fully_rotated_meets_the_rule_only_for_some_metrics(known):
+    s, r = known["fully rotated"], known["random"]
+    # these treat the rotated oracle as entangled: near the random code
+    assert s["mig"] < 0.15 and s["dci_d"] < 0.4 and s["dci_c"] < 0.4 and s["sap"] < 0.2  # 0.07, 0.25, 0.25, 0.10
+    assert s["modularity"] < r["modularity"] + 0.05  # 0.65 against the random code's 0.68
+    # these fail the rule: a rotation keeps one latent quietest per fixed factor often enough for a majority vote,
+    # keeps |z1 - z2| linearly separable, and keeps every factor linearly readable
+    assert s["factor_vae"] > 0.6  # 0.78
+    assert s["beta_vae"] > 0.9  # 0.99
+    assert s["explicitness"] > 0.98 and s["dci_i"] > 0.95  # informativeness, not disentanglement, by design
+
+
+def test_known_answers_random(known):
+    s = known["random"]
+    assert s["mig"] < 0.03 and s["dci_d"] < 0.1 and s["dci_c"] < 0.1 and s["sap"] < 0.05
+    assert abs(s["factor_vae"] - 1 / 3) < 0.12 and abs(s["beta_vae"] - 1 / 3) < 0.12  # chance 1/k
+    assert s["explicitness"] < 0.6  # chance AUC 0.5
+    assert 0.5 < s["modularity"] < 0.8  # 0.68: plug-in MI bias only, so modularity's floor is far above 0
+
+
+def test_factor_vae_sweep_equals_one_score_per_threshold(data):
+    def rep_for():
+        base, g = identity_code(noise=0.3), np.random.default_rng(4)
+        # latent 0 has std 0.03: active at thresholds 0.01 and 0.02, collapsed at 0.05
+        return lambda x: np.concatenate([0.03 * g.standard_normal((len(x), 1)), base(x)], axis=1)
+
+    sweep = D.factor_vae_sweep(data, rep_for(), (0.01, 0.02, 0.05, 100.0), 0, **FV)
+    assert [sweep[t]["num_active_dims"] for t in (0.01, 0.02, 0.05, 100.0)] == [4, 4, 3, 0]
+    assert sweep[100.0]["eval_accuracy"] == 0.0
+    for t in (0.01, 0.05):
+        one = D.factor_vae_score(data, rep_for(), 0, prune_threshold=t, **FV)
+        assert one["eval_accuracy"] == sweep[t]["eval_accuracy"]
+        np.testing.assert_array_equal(one["votes"], sweep[t]["votes"])
+    with pytest.raises(ValueError, match="prune_threshold must be"):
+        D.factor_vae_sweep(data, rep_for(), (0.05, -1.0), 0, **FV)

@@ -120,6 +120,16 @@ def test_total_correlation_is_larger_for_dependent_codes():
     assert tc["dependent"] > tc["independent"] + 1.0
 
 
+def test_kl_decomposition_is_biased_for_fully_collapsed_posteriors():
+    # every q(z|x_n) is the prior, so the true MI and TC are 0; the minibatch estimates are log N and (D-1) log N
+    n, m, d = 737_280, 256, 10
+    torch.manual_seed(0)
+    parts = kl_decomposition(torch.randn(m, d), torch.zeros(m, d), torch.zeros(m, d), dataset_size=n)
+    assert float(parts["mi"]) == pytest.approx(math.log(n), abs=1e-3)
+    assert float(parts["tc"]) == pytest.approx((d - 1) * math.log(n), abs=1e-3)
+    assert float(parts["dwkl"]) == pytest.approx(-d * math.log(n), abs=1e-3)  # the three still sum to KL = 0
+
+
 def test_kl_decomposition_rejects_a_dataset_smaller_than_the_batch():
     z = torch.zeros(8, 2)
     with pytest.raises(ValueError, match="dataset_size"):

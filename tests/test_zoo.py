@@ -143,6 +143,21 @@ def test_build_scores_and_records_a_curve_and_the_cli_reads_it(tiny, capsys):
     assert main(["zoo", "train", "nope"]) == 2
 
 
+def test_rescore_reproduces_the_stored_scores_and_asks_only_for_what_it_needs(tiny):
+    out = tiny / "zoo"
+    entry = zoo.build(["tiny"], directory=out, eval_every=None, progress=False, eval_samples=300)["tiny"]
+    changes = zoo.rescore(["tiny"], only=("mig", "sap", "explicitness"), directory=out, num_samples=300)
+    assert set(changes["tiny"]) == {"mig", "sap", "explicitness"}
+    for key, (old, new) in changes["tiny"].items():
+        assert old == entry["metrics"][key] and new == pytest.approx(old, abs=1e-12), key
+    # beta-VAE asked alone draws after the FactorVAE score, as in a full evaluation: the same number
+    beta = zoo.rescore(["tiny"], only=("beta_vae",), directory=out, num_samples=300)["tiny"]["beta_vae"]
+    assert beta[1] == pytest.approx(entry["metrics"]["beta_vae"], abs=1e-12)
+    assert zoo.manifest(out)["tiny"]["sha256"] == entry["sha256"]
+    with pytest.raises(ValueError, match="only must be names from"):
+        zoo.rescore(["tiny"], only=("nope",), directory=out, num_samples=300)
+
+
 @pytest.mark.slow
 def test_best_dsprites_models_reach_the_quality_bars_and_their_scores_reproduce():
     table = zoo.manifest()

@@ -134,8 +134,11 @@ def compose_masked(masks: torch.Tensor, effects: torch.Tensor, base: torch.Tenso
 
     ``F[b, :, r, c] = base[:, r, c] + sum_j masks[j, r, c] * effects[b, j, :]``
 
-    Latent ``j`` can change the features only where its mask is non-zero:
-    outside it the image is built from the base and the other latents.
+    Latent ``j``'s effect on a cell is scaled by its mask there. The masks are
+    soft (cumulative softmaxes, never exactly 0), so a latent changes every
+    cell a little, mostly inside its rectangle; after the decoder's
+    convolutions its effect on the image also spreads a rim of about one grid
+    cell beyond (see :class:`MaskedDecoder`).
 
     Parameters
     ----------

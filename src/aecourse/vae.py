@@ -302,8 +302,16 @@ def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, da
     ``log q(z_i) ~= logsumexp_j log q(z_i | x_j) - log(N M)`` for a batch of
     ``M`` out of ``N`` training points, and likewise per dimension for
     ``log q(z_ij)``. disentanglement_lib's ``beta_tcvae`` drops the
-    ``log(NM)`` constants (they do not change the gradient); keeping them
-    makes the three terms estimates of the real quantities.
+    ``log(NM)`` constants (they do not change the gradient); they are kept
+    here so that the three terms are on the scale of the real quantities.
+    They are still **biased** minibatch estimates, not the quantities
+    themselves: with fully collapsed posteriors (every ``q(z|x_n)`` the same,
+    so the true MI and TC are 0) a batch gives ``MI = log N`` and
+    ``TC = (D - 1) log N`` (``D`` latents) and ``DWKL = -D log N``, which
+    cancel in the sum. Their sum is exactly the single-sample estimate
+    ``log q(z|x) - log p(z)``, which equals the KL only in expectation; each
+    term is biased, by an amount that depends on the batch size ``M`` and on
+    ``N``.
 
     Parameters
     ----------
@@ -385,9 +393,12 @@ def beta_tcvae_loss(beta: float = 6.0, *, dataset_size: int, alpha: float = 1.0,
     """beta-TCVAE: ``recon + alpha * MI + beta * TC + gamma * DWKL`` (Chen et al. 2018, eq. 4).
 
     With ``alpha = gamma = 1`` (the paper's and disentanglement_lib's choice)
-    this equals ``recon + KL + (beta - 1) * TC``. The three terms come from
-    :func:`kl_decomposition` (minibatch-weighted sampling), so the batch
-    should be reasonably large (Chen et al. use 2048; 256 works here).
+    this is ``recon + KL + (beta - 1) * TC``, where the KL is the
+    single-sample estimate ``log q(z|x) - log p(z)`` (equal to the analytic KL
+    only in expectation) and TC is the minibatch estimate. The three terms
+    come from :func:`kl_decomposition` (minibatch-weighted sampling, biased:
+    see there), so the batch should be reasonably large (Chen et al. use
+    2048; 256 works here).
     """
     beta, alpha, gamma = (check_number(name, value, low=0)
                           for name, value in (("beta", beta), ("alpha", alpha), ("gamma", gamma)))

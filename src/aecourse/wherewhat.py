@@ -553,7 +553,8 @@ def tpl_score(model, *, num_traversals: int = 100, steps: int = 50, span: float 
     correlates with supervised disentanglement scores, so the score can rank
     models when no ground-truth factors are known. As in
     TPL-Evaluate/tpl_score.py (config tpl_config.gin: 500 traversals, 50
-    samples per latent, span 2, ``active_thresh=0.01``).
+    samples per latent, span 2, ``active_thresh=0.01``); PS-SC's GAN version
+    walks ``[-4, 4]`` instead.
 
     Differences from the paper: the distance between consecutive images is
     not the VGG16 perceptual distance (LPIPS-style, whose weights cannot be
@@ -597,7 +598,8 @@ def tpl_score(model, *, num_traversals: int = 100, steps: int = 50, span: float 
     steps : int
         Points per traversal (the paper: 50).
     span : float
-        The traversal runs over ``[-span, span]`` (the paper: 2).
+        The traversal runs over ``[-span, span]`` (TPL-Evaluate's ``tpl_score.py``, for VAEs: 2; PS-SC's
+        GAN metric ``metrics/traversal_perceptual_length.py``: 4, ``use_bound_4=True``).
     distance : "pixel" or "ssim"
     active_thresh : float, optional
         Activity threshold on the mean length; default per distance (above).

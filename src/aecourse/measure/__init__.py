@@ -1,5 +1,9 @@
 """Supervised disentanglement metrics (chapter 05), with disentanglement_lib's definitions and defaults.
 
+Defaults are disentanglement_lib's (SAP on unstandardised latents; liblinear one-vs-rest logistic
+regressions for the beta-VAE score and explicitness); other settings are keyword options, named as
+such in each docstring, and each file lists where it differs from the library.
+
 The metrics follow Locatello et al. 2019, "Challenging Common Assumptions in
 the Unsupervised Learning of Disentangled Representations" (ICML,
 https://arxiv.org/abs/1811.12359) and its library
@@ -14,7 +18,8 @@ version differs:
 * ``discrete``: :func:`histogram_discretize`, :func:`discrete_mutual_info`,
   :func:`discrete_entropy` (``evaluation/metrics/utils.py``);
 * ``mig``: :func:`mig` (``evaluation/metrics/mig.py``);
-* ``factor_vae``: :func:`factor_vae_score` (``evaluation/metrics/factor_vae.py``);
+* ``factor_vae``: :func:`factor_vae_score` (``evaluation/metrics/factor_vae.py``), and
+  :func:`factor_vae_sweep` (the same at several prune thresholds);
 * ``beta_vae``: :func:`beta_vae_score` (``evaluation/metrics/beta_vae.py``);
 * ``dci``: :func:`dci` (``evaluation/metrics/dci.py``);
 * ``sap``: :func:`sap` (``evaluation/metrics/sap_score.py``);
@@ -64,7 +69,7 @@ from ..contracts import Represent
 from .beta_vae import beta_vae_score
 from .dci import dci
 from .discrete import discrete_entropy, discrete_mutual_info, histogram_discretize
-from .factor_vae import factor_vae_score
+from .factor_vae import factor_vae_score, factor_vae_sweep
 from .ground_truth import GroundTruthData, sample_codes
 from .mig import mig
 from .modularity import modularity_explicitness
@@ -79,6 +84,7 @@ __all__ = [
     "discrete_entropy",
     "mig",
     "factor_vae_score",
+    "factor_vae_sweep",
     "beta_vae_score",
     "dci",
     "sap",

@@ -22,11 +22,14 @@ from __future__ import annotations
 from typing import Any, Protocol, Sequence
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 
-from ..contracts import Represent, as_array, check_int, invalid
+from ..contracts import Represent, as_array, check_choice, check_int, invalid
 
 __all__ = ["GroundTruthData", "Represent", "sample_codes", "generator", "derive_seed", "as_sample",
-           "check_sample", "encode", "fixed_factor_batches", "encode_batches", "standardize_train_test"]
+           "check_sample", "encode", "fixed_factor_batches", "encode_batches", "standardize_train_test",
+           "LOGISTIC_SOLVERS", "logistic_regression"]
 
 
 class GroundTruthData(Protocol):
@@ -145,3 +148,26 @@ def standardize_train_test(train: np.ndarray, test: np.ndarray) -> tuple[np.ndar
     std = train.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     return (train - mean) / std, (test - mean) / std
+
+
+# --------------------------------------------------------------------------- the linear read-out
+#: Solvers :func:`logistic_regression` accepts: ``"liblinear"`` is disentanglement_lib's, the rest are options.
+LOGISTIC_SOLVERS = ("liblinear", "lbfgs", "newton-cg", "sag", "saga")
+
+
+def logistic_regression(solver: str = "liblinear", random_state: int | None = None):
+    """The logistic regression of the beta-VAE score and of explicitness.
+
+    disentanglement_lib calls ``LogisticRegression()`` with the defaults of the
+    scikit-learn of Locatello et al.'s study (before 0.22): ``solver="liblinear"``,
+    one-vs-rest over classes, ``C=1``, ``max_iter=100``. Current scikit-learn's
+    ``liblinear`` refuses more than two classes, so ``"liblinear"`` (the default)
+    wraps it in ``OneVsRestClassifier``, which predicts and normalises probabilities
+    as that old one-vs-rest mode did. Any other solver is an option, not
+    disentanglement_lib: a multinomial ``LogisticRegression(solver=solver,
+    max_iter=1000)`` (what this course used before issue 21).
+    """
+    solver = check_choice("solver", solver, LOGISTIC_SOLVERS)
+    if solver == "liblinear":
+        return OneVsRestClassifier(LogisticRegression(solver="liblinear", random_state=random_state))
+    return LogisticRegression(solver=solver, max_iter=1000, random_state=random_state)

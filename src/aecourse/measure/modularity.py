@@ -15,12 +15,11 @@ Shapes: observational with a test split: ``codes_train`` ``(n, num_latents)``,
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import label_binarize
 
 from .discrete import discrete_mutual_info, histogram_discretize
-from .ground_truth import check_sample, standardize_train_test
+from .ground_truth import check_sample, logistic_regression, standardize_train_test
 
 __all__ = ["modularity_explicitness"]
 
@@ -49,7 +48,7 @@ def _auc(model, x, y) -> float:
 
 
 def modularity_explicitness(codes_train, factors_train, codes_test, factors_test, *,
-                            num_bins: int = 20) -> dict:
+                            num_bins: int = 20, solver: str = "liblinear") -> dict:
     """Modularity and explicitness (Ridgeway & Mozer 2018, "Learning Deep Disentangled
     Embeddings with the F-Statistic Loss", https://arxiv.org/abs/1802.05312), as in
     disentanglement_lib ``evaluation/metrics/modularity_explicitness.py``
@@ -60,14 +59,19 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
       ``1 - (sum_j m_ij^2 - max_j m_ij^2) / (max_j m_ij^2 (k - 1))`` (0 if it
       carries no information); modularity is the mean over latents. It is
       high when each latent informs about one factor only.
-    * explicitness: per factor, a ``LogisticRegression()`` on all latents
-      (standardised with the training mean and std) and its one-vs-rest
-      macro ROC-AUC on train and test; averaged over factors.
+    * explicitness: per factor, disentanglement_lib's ``LogisticRegression()``
+      (liblinear, one-vs-rest, ``C=1``, 100 iterations: the scikit-learn
+      defaults of its time, see
+      :func:`~aecourse.measure.ground_truth.logistic_regression`) on all
+      latents (standardised with the training mean and std) and its
+      one-vs-rest macro ROC-AUC on train and test; averaged over factors.
+      ``solver="lbfgs"`` (an option, not disentanglement_lib) fits a
+      multinomial regression with ``max_iter=1000`` instead.
 
     Returns ``{"modularity", "explicitness_train", "explicitness_test",
     "modularity_per_latent", "mutual_info"}``.
 
-    Differences: the regression gets ``max_iter=1000``; classes absent from
+    Differences: classes absent from
     an evaluation split are left out of the AUC average (disentanglement_lib's
     ``MultiLabelBinarizer`` then misaligns columns or fails). Modularity is
     invariant to permuting and positively rescaling latents (up to bin-edge
@@ -75,6 +79,7 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
     """
     x_tr, y_tr = check_sample(codes_train, factors_train, ("codes_train", "factors_train"))
     x_te, y_te = check_sample(codes_test, factors_test, ("codes_test", "factors_test"))
+    logistic_regression(solver)  # refuse an unknown solver at once
     m = discrete_mutual_info(histogram_discretize(x_tr, num_bins), y_tr)
     mod, mod_per = _modularity(m)
     xs_tr, xs_te = standardize_train_test(x_tr, x_te)
@@ -82,7 +87,7 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
     for j in range(y_tr.shape[1]):
         if np.unique(y_tr[:, j]).size < 2:
             continue
-        clf = LogisticRegression(max_iter=1000).fit(xs_tr, y_tr[:, j])
+        clf = logistic_regression(solver, random_state=0).fit(xs_tr, y_tr[:, j])
         e_tr.append(_auc(clf, xs_tr, y_tr[:, j]))
         e_te.append(_auc(clf, xs_te, y_te[:, j]))
     return {"modularity": mod,

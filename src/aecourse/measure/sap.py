@@ -22,7 +22,7 @@ __all__ = ["sap"]
 
 
 def sap(codes_train, factors_train, codes_test, factors_test, *,
-        continuous_factors: bool = False, standardize: bool = True) -> dict:
+        continuous_factors: bool = False, standardize: bool = False) -> dict:
     """SAP score, Separated Attribute Predictability (Kumar et al. 2018, "Variational
     Inference of Disentangled Latent Concepts from Unlabeled Observations",
     https://arxiv.org/abs/1711.00848), as in disentanglement_lib
@@ -38,12 +38,13 @@ def sap(codes_train, factors_train, codes_test, factors_test, *,
 
     Returns ``{"sap", "score_matrix" (latents, k), "per_factor" (k,)}``.
 
-    Differences: with ``standardize=True`` (default) each latent is
-    standardised with its training mean and std before the SVM, so the score
-    does not depend on the latents' scale (``C=0.01`` is a strong penalty,
-    so disentanglement_lib's unscaled version depends on it);
-    ``standardize=False`` reproduces disentanglement_lib. Invariant to
-    permuting latents; with standardisation, also to positive rescaling.
+    The default, ``standardize=False``, is disentanglement_lib's SAP: the SVM
+    sees the raw latents. ``C=0.01`` is a strong penalty, so that score
+    depends on the latents' scale (a latent with a small range is
+    under-fitted). ``standardize=True`` is an option, not disentanglement_lib:
+    each latent is standardised with its training mean and std first, so the
+    score no longer depends on the scale. Invariant to permuting latents;
+    with ``standardize=True``, also to positive rescaling.
     """
     x_tr, y_tr = check_sample(codes_train, factors_train, ("codes_train", "factors_train"))
     x_te, y_te = check_sample(codes_test, factors_test, ("codes_test", "factors_test"))
