@@ -259,6 +259,17 @@ class Student:
 ID_COLUMNS = ("id", "student", "student_id", "username", "login", "user")
 
 
+def csv_table(text: str) -> tuple[csv.DictReader, dict[str, str]]:
+    """A roster-like CSV (comma, semicolon or tab, as LMS exports vary): the row reader, and its header
+    names lower-cased and stripped -> as written."""
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(text.splitlines(), dialect=dialect)
+    return reader, {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+
+
 def read_roster(path: Path) -> list[Student]:
     """``id,name,email`` (header required; ``student``/``username`` also accepted for ``id``)."""
     path = Path(path)
@@ -268,12 +279,7 @@ def read_roster(path: Path) -> list[Student]:
         raise IntakeError(f"cannot read the roster {path}: {err.strerror}") from None
     except UnicodeDecodeError:
         raise IntakeError(f"the roster {path} is not UTF-8 text; save it as CSV (UTF-8)") from None
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(text.splitlines(), dialect=dialect)
-    header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+    reader, header = csv_table(text)
     key = next((header[c] for c in ID_COLUMNS if c in header), None)
     if key is None:
         raise IntakeError(f"the roster {path} has no id column: its first line must be a header such as "

@@ -39,7 +39,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .intake import read_roster
+from .intake import csv_table, read_roster
 from .results import Row, num
 
 FORMATS = ("canvas", "moodle", "csv")
@@ -86,12 +86,7 @@ def read_people(path: Path) -> list[Person]:
     """The roster (``intake.read_roster``: same ids, names, emails and errors) with its LMS columns."""
     students = read_roster(path)
     text = Path(path).read_text(encoding="utf-8-sig")
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(text.splitlines(), dialect=dialect)
-    header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+    reader, header = csv_table(text)
     by_value: dict[str, dict[str, str]] = {}
     for line in reader:
         values = {k: (line.get(h) or "").strip() for k, h in header.items()}
