@@ -21,7 +21,10 @@ its ``solutions/``, and an environment variable of the grading process.  The
 ``reader`` walks every path it can see and every ``/proc/*/environ``; the
 ``copier`` execs every answer cell of every notebook it can find; the
 ``prober`` checks the box from inside (uid, writes, mount, unshare, ptrace, raw
-sockets, processes, capabilities).  Their findings are read back from their
+sockets, processes, capabilities, other processes' ``/proc/<pid>/mem``).  The
+``forger`` leaves a daemon behind that rewrites the scores once nbgrader has
+written them, the ``trigger`` plants an SQL trigger in the gradebook that fires on
+nbgrader's own write: both are the blank release and must score what it scores, 0.  Their findings are read back from their
 feedback HTML, the student's own channel.
 
 The sandbox is bubblewrap's box: where it cannot be built these tests fail
@@ -100,6 +103,37 @@ def bomb():
 bomb()
 '''
 KILL_THE_KERNEL = "import os\nos._exit(0)"
+# the blank release plus a daemon that outlives its kernel and rewrites every score it finds,
+# polling until nbgrader has written them (before the driver reaped stragglers: full marks)
+FORGER = '''import os, pathlib, sqlite3, time
+here = pathlib.Path.cwd()
+db = next(p / "gradebook.db" for p in [here, *here.parents] if (p / "gradebook.db").exists())
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        end = time.time() + 120
+        while time.time() < end:
+            try:
+                con = sqlite3.connect(str(db), timeout=0.05)
+                con.execute("UPDATE grade SET auto_score = 1000 WHERE auto_score IS NOT NULL AND auto_score < 1000")
+                con.commit()
+                con.close()
+            except Exception:
+                pass
+            time.sleep(0.005)
+    os._exit(0)
+'''
+# the blank release plus an SQL trigger planted in the gradebook: nbgrader's own write of the
+# scores would fire it (before the driver restored the gradebook: full marks)
+TRIGGER = '''import pathlib, sqlite3
+here = pathlib.Path.cwd()
+db = next(p / "gradebook.db" for p in [here, *here.parents] if (p / "gradebook.db").exists())
+con = sqlite3.connect(str(db))
+con.executescript("""CREATE TRIGGER forge AFTER UPDATE OF auto_score ON grade
+WHEN NEW.auto_score IS NOT NULL AND NEW.auto_score < 1000
+BEGIN UPDATE grade SET auto_score = 1000 WHERE id = NEW.id; END;""")
+con.commit()
+'''
 KILL_EVERYTHING = '''import os, signal
 for pid in (os.getppid(), -1):
     try:
@@ -291,11 +325,22 @@ report["interfaces"] = sorted(name for _, name in socket.if_nameindex())
 report["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 report["present"] = [p for p in {forbidden!r} if os.path.exists(p)]
 report["root_entries"] = sorted(os.listdir("/"))
+mem = []  # another process's memory (the driver's: same uid) must not open; ptrace is not the only way
+for pid in report["pids"]:
+    for what in ("mem", "environ"):
+        try:
+            with open(f"/proc/{{pid}}/{{what}}", "rb"):
+                if pid != os.getpid():
+                    mem.append(f"{{pid}}/{{what}}")
+        except OSError:
+            pass
+report["other_memory"] = mem
 print("probe:", json.dumps(report))
 ok = (report["uid"] != 0 and report["gid"] != 0 and not report["groups"] and not wrote
       and all(c == "0000000000000000" for c in report["caps"]) and report["no_new_privs"] == "1"
       and report["mount_fails"] and report["unshare_fails"] and report["ptrace_fails"] and not raw
-      and report["interfaces"] == ["lo"] and len(report["pids"]) < 12 and not report["present"])
+      and report["interfaces"] == ["lo"] and len(report["pids"]) < 12 and not report["present"]
+      and not report["other_memory"])
 answer_q1 = "b" if ok else "a"
 '''
 
@@ -374,6 +419,10 @@ def hostile_cases(source: dict, release_nb: dict, other: dict, course: Path, sub
     cases["killer"] = (with_cell(source, "ex_q1", KILL_EVERYTHING), "crashed", 0, set(), "")
     # the blank release plus the copier: no more than the blank release's score
     cases["copier"] = (with_cell(release_nb, "ex_q1", copier(course, subs, out, canaries)), "graded", 0, set(), "")
+    cases["forger"] = (with_cell(release_nb, "ex_q1", FORGER), "graded", 0, {"background_process"},
+                       "background process")
+    cases["trigger"] = (with_cell(release_nb, "ex_q1", TRIGGER), "graded", 0, {"gradebook_tampered"},
+                        "changed the gradebook while it ran")
     cases["prober"] = (with_cell(source, "ex_q1", prober(os.getpid())), "graded", 4, {"suspicious_code"}, "")
     return cases
 
@@ -473,7 +522,7 @@ def hostile(tmp_path_factory, course, alone, canaries) -> dict:
 
 CASES = ["loop", "training", "membomb", "exit", "tamper", "deleter", "garbage", "binary", "jsonlist",
          "nbformat3", "otherchapter", "printer", "fdwriter", "patcher", "network", "writer", "reader", "killer",
-         "copier", "prober"]
+         "copier", "forger", "trigger", "prober"]
 
 
 def row_of(hostile: dict, case: str):
@@ -606,6 +655,7 @@ def test_inside_the_box(hostile):
     assert report["raw_sockets"] == [] and report["interfaces"] == ["lo"], report
     assert len(report["pids"]) < 12 and report["present"] == [], report
     assert "home" not in report["root_entries"], report
+    assert report["other_memory"] == [], report   # the driver is non-dumpable: its memory is not readable
     assert row.score == 4, row.detail   # its own verdict agrees
 
 

@@ -139,3 +139,36 @@ def test_isolation_none_is_explicit_and_warns(tmp_path, minicourse, monkeypatch,
 def test_probe_runs_python_as_nobody():
     assert sandbox.require_box() == sandbox.bwrap_path()
     assert sandbox._probe(sandbox.bwrap_path()) == ""
+
+
+def _driver_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("aecourse_box_driver", DRIVER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_driver_puts_the_gradebook_back_as_it_was(tmp_path):
+    """What a run did to the gradebook is undone: new bytes, a planted journal, a link in its place."""
+    driver = _driver_module()
+    db = tmp_path / "gradebook.db"
+    db.write_bytes(b"pristine")
+    assert driver._restore(str(db), b"pristine") is False          # untouched: nothing to do
+    db.write_bytes(b"forged")
+    (tmp_path / "gradebook.db-journal").write_bytes(b"a hot journal to roll back")
+    assert driver._restore(str(db), b"pristine") is True
+    assert db.read_bytes() == b"pristine" and not (tmp_path / "gradebook.db-journal").exists()
+    db.unlink()
+    (tmp_path / "elsewhere").write_bytes(b"x")
+    db.symlink_to(tmp_path / "elsewhere")
+    assert driver._restore(str(db), b"pristine") is True
+    assert not db.is_symlink() and db.read_bytes() == b"pristine"
+    assert (tmp_path / "elsewhere").read_bytes() == b"x"           # the link was replaced, not followed
+
+
+def test_driver_keeps_its_ancestors_when_it_reaps():
+    driver = _driver_module()
+    keep = driver._ancestors()
+    assert os.getpid() in keep and os.getppid() in keep and 1 in keep

@@ -117,7 +117,10 @@ def export_k8s(submissions: Path, out: Path, *, image: str, parallelism: int = 1
                 shutil.rmtree(work, ignore_errors=True)
                 rows.append(_row_dict(finish_row(prep, s.flags, 0.0)))
                 continue
-            args = dict(prep.args, count_stragglers=False)  # the pod's entry point shares the PID namespace
+            # the pod's entry point shares the driver's PID namespace (so no straggler count), and the
+            # namespace is the pod's own (job_manifest sets hostPID false, shareProcessNamespace false):
+            # the driver may kill everything but its ancestors
+            args = dict(prep.args, count_stragglers=False, reap=True)
             (work / POD_ARGS).write_text(json.dumps({
                 "index": len(pods), "args": args, "timeout": float(timeout), "memory_limit": mem,
                 "output_limit": batch.output_limit, "threads": threads}), encoding="utf-8")
@@ -184,6 +187,7 @@ def job_manifest(completions: int, *, image: str, parallelism: int, timeout: flo
                 "spec": {
                     "restartPolicy": "Never", "automountServiceAccountToken": False,
                     "enableServiceLinks": False, "hostNetwork": False, "hostPID": False, "hostIPC": False,
+                    "shareProcessNamespace": False,
                     "activeDeadlineSeconds": int(math.ceil(timeout)) + POD_MARGIN,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": POD_UID, "runAsGroup": POD_UID,
                                         "fsGroup": POD_UID, "seccompProfile": {"type": "RuntimeDefault"}},

@@ -292,7 +292,9 @@ def prepare_submission(batch: Batch, sub: Submission, work: Path | None = None) 
                 "mem": batch.memory_limit * 3 // 4, "cell_timeout": batch.cell_timeout,
                 "fsize": max(batch.output_limit * 4, 256 * 2**20),
                 "out_cell": max(batch.output_limit // 10, 2**20), "out_total": batch.output_limit,
-                "count_stragglers": batch.isolation == "bwrap"}
+                "count_stragglers": batch.isolation == "bwrap",
+                # the driver kills what a run leaves behind only where it owns the PID namespace
+                "reap": batch.isolation == "bwrap"}
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -394,6 +396,9 @@ def read_back(batch: Batch, prep: Prepared, run: RunResult, log_text: str) -> Ro
     if out.get("dropped_output_cells"):
         notes.append(f"output over the limit dropped in {len(out['dropped_output_cells'])} cell(s)")
         base.flag("output_limit")
+    if out.get("gradebook_restored"):  # the driver put the gradebook back before nbgrader scored the run
+        notes.append("changed the gradebook while it ran (put back before scoring)")
+        base.flag("gradebook_tampered")
     left = out.get("stragglers")
     stragglers = run.stragglers or (left if isinstance(left, int) and left > 0 else 0)
     if stragglers:

@@ -12,20 +12,42 @@ as working directory.  ARGS_JSON::
     out_cell, out_total  output budget per cell and per notebook, characters
     count_stragglers  whether this process is alone in a PID namespace (the box):
                       then every other live process at the end was left behind
+    reap              whether this driver owns its PID namespace (the box, a pod): then
+                      after each notebook's run every process but its own ancestors is
+                      killed *before* nbgrader writes the scores
+
+Untrusted code runs as this driver's user, so the driver guards the two ways it could
+reach the scores from outside its kernel (tests/test_grading_hostile.py, "forger",
+"trigger" and the prober's ``/proc/<pid>/mem`` probe):
+
+* the driver makes itself non-dumpable (``PR_SET_DUMPABLE`` 0): no process of the
+  box can open its ``/proc/<pid>/mem`` or ``environ`` (``ptrace`` itself is refused by
+  the seccomp filter);
+* around each notebook's run it keeps the gradebook's bytes from before the kernel
+  started, kills every process the run left behind (a daemon waiting to rewrite the
+  scores) and puts those bytes back (SQL triggers, a planted journal), so that
+  nbgrader's ``SaveAutoGrades`` writes into a gradebook no submission touched, with no
+  submission process alive.
 
 ``result.json`` holds ``autograde`` (nbgrader's answer: success, error, log),
-``dropped_output_cells``, ``timings`` and ``stragglers``.  Trusted code reads
+``dropped_output_cells``, ``timings``, ``stragglers`` and ``gradebook_restored`` (the
+notebooks whose run changed the gradebook).  Trusted code reads
 it as data and believes none of it about scores: those come from the
 gradebook, clipped to the master's points.  Feedback is not made here.
 """
 
+import ctypes
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import time
 import traceback
+
+PR_SET_DUMPABLE = 4
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")  # a hot journal would be "rolled back" into the gradebook
 
 
 def _limits(args: dict) -> None:
@@ -35,6 +57,86 @@ def _limits(args: dict) -> None:
     if args["fsize"] > 0:  # writing past it fails with EFBIG instead of killing the process
         resource.setrlimit(resource.RLIMIT_FSIZE, (args["fsize"], args["fsize"]))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _not_dumpable() -> None:
+    """No other process of this uid may read or write this one's memory (``/proc/<pid>/mem``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+def _ancestors() -> set:
+    """This process, its parents up to the namespace's init, and 0/1."""
+    keep, pid = {0, 1}, os.getpid()
+    while pid not in keep:
+        keep.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return keep
+
+
+def _reap() -> int:
+    """SIGKILL every process of this PID namespace but our ancestors, until none is left; how many."""
+    keep, killed = _ancestors(), set()
+    for _ in range(200):  # a fork loop refills the table: keep killing until a pass finds no one
+        alive = []
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) not in keep:
+                try:
+                    with open(f"/proc/{name}/stat") as fh:
+                        if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                            continue
+                    os.kill(int(name), signal.SIGKILL)
+                    alive.append(int(name))
+                except (OSError, IndexError):
+                    pass
+        killed.update(alive)
+        if not alive:
+            break
+        time.sleep(0.01)
+    try:  # our own dead children (the kernel's launcher)
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+    return len(killed)
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+def _restore(path: str, pristine: bytes | None) -> bool:
+    """Put the gradebook back as it was before the run (and drop SQLite side files); whether it had changed."""
+    changed = False
+    for side in SQLITE_SIDE_FILES:
+        if os.path.lexists(path + side):
+            _remove(path + side)
+            changed = True
+    if pristine is not None and (not os.path.isfile(path) or os.path.islink(path) or _read(path) != pristine):
+        if os.path.lexists(path):
+            _remove(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pristine)
+        changed = True
+    return changed
 
 
 def _stragglers() -> int:
@@ -76,9 +178,22 @@ def _autograde(args: dict, out: dict) -> None:
                     return None
             return super().output(outs, msg, display_id, cell_index)
 
+        def preprocess(self, nb, resources=None, km=None):
+            """Run the notebook; then no process of the run survives, and the gradebook is as before it."""
+            pristine = _read(db)
+            try:
+                return super().preprocess(nb, resources, km=km)
+            finally:
+                if args.get("reap"):
+                    out["stragglers"] = out.get("stragglers", 0) + _reap()
+                if _restore(db, pristine):
+                    out["gradebook_restored"].append(str((resources or {}).get("unique_key") or "?"))
+
     t0 = time.monotonic()
     cfg = PyFileConfigLoader("nbgrader_config.py", path=os.getcwd()).load_config()
     cfg.CourseDirectory.root = os.getcwd()
+    db = os.path.join(os.getcwd(), "gradebook.db")  # where the grader reads the scores back from
+    cfg.CourseDirectory.db_url = f"sqlite:///{db}"
     if args["cell_timeout"] > 0:
         cfg.Execute.timeout = args["cell_timeout"]
     steps = Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
@@ -92,13 +207,16 @@ def _autograde(args: dict, out: dict) -> None:
 def main(argv: list[str]) -> int:
     args = json.loads(argv[1])
     _limits(args)
-    out = {"dropped_output_cells": [], "timings": {}}
+    out = {"dropped_output_cells": [], "timings": {}, "gradebook_restored": []}
     try:
+        _not_dumpable()
         _autograde(args, out)
     except BaseException:
         out["driver_error"] = traceback.format_exc()
     if args.get("count_stragglers"):
-        out["stragglers"] = _stragglers()
+        out["stragglers"] = out.get("stragglers", 0) + _stragglers()
+    if os.path.lexists(args["result"]):  # whatever a submission left under that name (a link, say)
+        _remove(args["result"])
     with open(args["result"], "w") as fh:
         json.dump(out, fh)
     return 0
