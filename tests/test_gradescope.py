@@ -60,7 +60,7 @@ def autograder_zip(minicourse, repo_root, tmp_path_factory) -> Path:
     shutil.copytree(repo_root / "binder", root / "binder")
     shutil.copyfile(repo_root / "pyproject.toml", root / "pyproject.toml")
     assert cli(["export", "gradescope", MINI, "--out", str(tmp / "autograder.zip"), "--root", str(root),
-                "--timeout", "30", "--memory-limit", "2"]) == 0
+                "--timeout", "12", "--memory-limit", "2"]) == 0
     return tmp / "autograder.zip"
 
 

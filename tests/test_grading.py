@@ -21,7 +21,7 @@ from aecourse.grading import STATUSES, grade, isolation_level
 from gradehelp import load, partial, read_csv, submit, tree_digest, with_cell, without_cells
 
 MINI = "99-mini"
-TIMEOUT = 30  # whole submission; every honest one takes well under 15 s
+TIMEOUT = 15  # whole submission; an honest one takes 3-5 s (gina, the infinite loop, waits all of it)
 
 HOSTILE = r'''
 import glob, os, sqlite3

@@ -127,7 +127,7 @@ def test_pods_then_collect_equal_grade(minicourse, tmp_path):
     for student, nb in cases.items():
         submit(subs, student, MINI, nb)
     assert cli(["export", "k8s", str(subs), "--out", str(export), "--image", "aecourse:test", "--parallelism", "3",
-                "--root", str(minicourse), "--timeout", "30", "--memory-limit", "2"]) == 0
+                "--root", str(minicourse), "--timeout", "12", "--memory-limit", "2"]) == 0
     job = json.loads((export / "job.json").read_text())
     assert job["spec"]["parallelism"] == 3 and job["spec"]["template"]["spec"]["containers"][0]["image"] == "aecourse:test"
     state = json.loads((export / STATE).read_text())
@@ -151,7 +151,7 @@ def test_pods_then_collect_equal_grade(minicourse, tmp_path):
     out_k8s = tmp_path / "collected"
     assert cli(["grade", "--collect", str(export), "--out", str(out_k8s), "--root", str(minicourse)]) == 0
     out_grade = tmp_path / "graded"
-    grade(subs, out_grade, jobs=2, timeout=30, memory_limit=2, root=minicourse, progress=False)
+    grade(subs, out_grade, jobs=2, timeout=12, memory_limit=2, root=minicourse, progress=False)
     assert rows_of(out_k8s / "grades.csv") == rows_of(out_grade / "grades.csv")
     assert (out_k8s / "items.csv").read_text() == (out_grade / "items.csv").read_text()
     assert (out_k8s / "unmapped.csv").read_text() == (out_grade / "unmapped.csv").read_text()

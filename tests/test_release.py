@@ -11,6 +11,7 @@ import pytest
 
 from aecourse.release import (
     ReleaseError,
+    build_release,
     chapter_ids,
     diff_release,
     find_root,
@@ -101,21 +102,23 @@ def test_diff_release_detects_changes_and_release_repairs(tmp_path):
     assert (checkpoints / f"{MINI}-checkpoint.ipynb").exists()  # learners' junk is left alone
 
 
-@pytest.mark.slow
-def test_release_check_cli(tmp_path, minicourse):
+def test_release_check_cli(tmp_path, minicourse, monkeypatch, capsys):
+    """`aecourse release [--check]` in-process (the entry point itself: test_cli_help_reads_well)."""
+    from aecourse.cli import main
+
     root = tmp_path / "course-repo"
     shutil.copytree(minicourse, root)
-    ok = cli("release", "--check", cwd=root / "course" / MINI)  # found by walking up
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "in sync" in ok.stdout
+    monkeypatch.chdir(root / "course" / MINI)                      # found by walking up
+    assert main(["release", "--check"]) == 0
+    assert "in sync" in capsys.readouterr().out
+    monkeypatch.chdir(root)
     nbpath = root / "course" / MINI / f"{MINI}.ipynb"
     nbpath.write_text(nbpath.read_text().replace("square(2) == 4", "square(2) == 5"))
-    bad = cli("release", "--check", cwd=root)
-    assert bad.returncode == 1
-    assert "test_square" in bad.stdout and "aecourse release" in bad.stdout
-    fixed = cli("release", cwd=root)
-    assert fixed.returncode == 0, fixed.stderr
-    assert cli("release", "--check", cwd=root).returncode == 0
+    assert main(["release", "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "test_square" in out and "aecourse release" in out
+    assert main(["release"]) == 0
+    assert main(["release", "--check"]) == 0
 
 
 @pytest.mark.slow
@@ -130,6 +133,27 @@ def test_broken_source_is_a_clear_error(tmp_path):
     with pytest.raises(ReleaseError, match="generate_assignment failed"):
         release(root)
     assert not any((root / "course").iterdir())  # nothing half-written
+
+
+def test_build_release_runs_nbgrader_once_per_inputs(tmp_path, minicourse, monkeypatch):
+    """The in-process memo: the same sources give the same files without nbgrader; an edit runs it again."""
+    import aecourse.release as release_module
+
+    calls = []
+    real = release_module._nbgrader
+    monkeypatch.setattr(release_module, "_nbgrader", lambda *a, **k: calls.append(a) or real(*a, **k))
+    first = build_release(minicourse, tmp_path / "a", [MINI])   # nbgrader runs, unless an earlier test built it
+    again = build_release(minicourse, tmp_path / "b", [MINI])
+    assert len(calls) <= 1
+    before = len(calls)
+    assert tree_digest(again / "course") == tree_digest(first / "course")
+    assert (again / "gradebook.db").read_bytes() == (first / "gradebook.db").read_bytes()
+    edited = copy_minicourse(tmp_path / "edited")
+    nbpath = edited / "solutions" / MINI / f"{MINI}.ipynb"
+    nbpath.write_text(nbpath.read_text().replace("square(2) == 4", "square(3) == 9"))
+    changed = build_release(edited, tmp_path / "c", [MINI])
+    assert len(calls) == before + 1
+    assert "square(3) == 9" in (changed / "course" / MINI / f"{MINI}.ipynb").read_text()
 
 
 def test_cli_help_reads_well():

@@ -13,7 +13,9 @@ repository, so no ``gradebook.db`` or other nbgrader state lands in the repo.
 
 from __future__ import annotations
 
+import atexit
 import fnmatch
+import hashlib
 import json
 import os
 import shutil
@@ -203,11 +205,46 @@ def build_release(root: Path, workdir: Path, assignments: list[str] | None = Non
     if not ids:
         (workdir / RELEASE_DIR).mkdir(exist_ok=True)
         return workdir
+    key = _inputs_key(workdir, ids)
+    if key in _BUILT:  # the same inputs were generated before in this process: nbgrader is deterministic
+        shutil.copytree(_BUILT[key], workdir, dirs_exist_ok=True, symlinks=True)
+        return workdir
     proc = _nbgrader(["generate_assignment", "*", "--force"], cwd=workdir)
     if proc.returncode != 0:
         log = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
         raise ReleaseError(f"nbgrader generate_assignment failed for {', '.join(ids)}:\n{log}")
+    _remember(key, workdir)
     return workdir
+
+
+# generate_assignment takes seconds (a fresh nbgrader process); `release`, `diff_release`, the
+# grading masters and the Gradescope export often ask for the same chapters in one process. Each
+# built course directory is kept (in a private temp folder, removed at exit) under a digest of
+# everything nbgrader reads: its version, the chapter ids, the config and every source file.
+_BUILT: dict[str, Path] = {}
+_BUILT_MAX = 16
+_BUILT_DIR: list[Path] = []
+
+
+def _inputs_key(workdir: Path, ids: list[str]) -> str:
+    from importlib.metadata import version
+
+    h = hashlib.sha256(json.dumps([version("nbgrader"), sorted(ids)]).encode())
+    for rel, path in sorted(_tree(workdir).items()):  # the config and solutions/<id>/ just copied there
+        h.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _remember(key: str, workdir: Path) -> None:
+    if not _BUILT_DIR:
+        _BUILT_DIR.append(Path(tempfile.mkdtemp(prefix="aecourse-built-")))
+        atexit.register(shutil.rmtree, _BUILT_DIR[0], True)
+    while len(_BUILT) >= _BUILT_MAX:  # oldest first
+        shutil.rmtree(_BUILT.pop(next(iter(_BUILT))), ignore_errors=True)
+    keep = _BUILT_DIR[0] / key
+    shutil.rmtree(keep, ignore_errors=True)
+    shutil.copytree(workdir, keep, symlinks=True, ignore=shutil.ignore_patterns(".home"))
+    _BUILT[key] = keep
 
 
 def release(root: Path, assignments: list[str] | None = None) -> list[Path]:
