@@ -24,8 +24,8 @@ and a new record started, and a folder that cannot be written gives one warning
 **The totals come from the chapters.** :func:`catalogue` reads the nbgrader metadata of the
 chapter notebooks: every graded code cell (``grade: true``; its grade id is ``test_<name>``,
 its public check ``checks.<module>.<name>`` or a quiz/fill-in check) is one exercise with its
-``points``; graded markdown cells are written answers, graded by a TA, which have no public check
-and are reported apart. It reads the repository's ``course/`` (the release learners work from;
+``points``; graded markdown cells (and nbgrader tasks) are written answers, graded by a TA, which
+have no public check and are reported apart. It reads the repository's ``course/`` (the release learners work from;
 ``solutions/`` when there is none), found from the working folder or this package's checkout,
 else the learner's working copy (``$AECOURSE_WORK`` or ``~/aecourse-work``). How a check knows
 its exercise: see :mod:`aecourse.checks.core` (``exercise_of_check``, ``exercise_of_answer``).
@@ -176,13 +176,12 @@ def _read_notebook(chapter: str, path: Path) -> tuple[list[Exercise], float]:
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") == "markdown":
-            if meta.get("grade"):
-                written += _points(meta)
-            elif (heading := _HEADING.findall(source)):
-                title = heading[-1]
-        elif cell.get("cell_type") == "code" and meta.get("grade") and meta.get("grade_id"):
+        if cell.get("cell_type") == "code" and meta.get("grade") and meta.get("grade_id"):
             exercises.append(Exercise(chapter, str(meta["grade_id"]), _points(meta), title))
+        elif meta.get("grade") or meta.get("task"):  # a written answer or a task: graded by hand
+            written += _points(meta)
+        elif cell.get("cell_type") == "markdown" and (heading := _HEADING.findall(source)):
+            title = heading[-1]
     return exercises, written
 
 
@@ -447,7 +446,8 @@ def passes(*, warn: bool = True) -> dict[str, dict[str, Pass]]:
 
 
 def clear(chapters: Iterable[str] | None = None) -> int:
-    """Forget the recorded passes: all of them (the file is removed), or those of ``chapters``.
+    """Forget the recorded passes: all of them (the file is removed, and an unreadable one set aside
+    as ``standing.json.corrupt``), or those of ``chapters``.
 
     Returns
     -------
@@ -461,6 +461,9 @@ def clear(chapters: Iterable[str] | None = None) -> int:
         When the record exists but cannot be removed or rewritten (the CLI reports it).
     """
     path = record_path()
+    kept = path.with_name(path.name + ".corrupt")
+    if chapters is None and kept.exists():
+        kept.unlink()  # an unreadable record set aside earlier is part of the record too
     if not path.exists():
         return 0
     with _locked(path):
