@@ -451,6 +451,9 @@ def test_the_widget_reads_nothing_while_grading(data, monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     w = standing_table(REPO)
     assert w.rows == [] and "graded" in w.table_html.value and "00-setup" not in w.table_html.value
+    bundle = w._repr_mimebundle_()
+    assert bundle["text/plain"] == bundle["text/html"].removeprefix("<p>").removesuffix("</p>")
+    assert bundle["text/plain"].startswith("Progress is neither read nor recorded")
 
 
 @pytest.mark.parametrize("folder", ["solutions", "course"])

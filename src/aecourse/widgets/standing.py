@@ -36,10 +36,11 @@ from ..standing import ChapterStanding, describe_time, format_table, record_path
 from ..train import is_grading
 from .common import control_row
 
-__all__ = ["StandingTable", "standing_table", "standing_html", "BAR_COLOUR"]
+__all__ = ["StandingTable", "standing_table", "standing_html", "BAR_COLOUR", "CAPTION", "GRADING"]
 
 BAR_COLOUR = "#1f77b4"
 CAPTION = "Where you stand: exercises whose public checks passed"
+GRADING = "Progress is neither read nor recorded while a notebook is graded."
 # The same compact rows as the activation table; the doubled class outranks JupyterLab's own table rules.
 _STYLE = ("<style>.aecourse-standing.aecourse-standing td, .aecourse-standing.aecourse-standing th "
           "{padding:2px 8px;line-height:18px;text-align:left}"
@@ -97,11 +98,14 @@ class StandingTable(widgets.VBox):
         Reads the record again ("Refresh"; Tab, then Space or Enter).
     status : ipywidgets.HTML
         When the record was read and where it lives (a polite live region).
+    text : str
+        The same table as text (:func:`aecourse.standing.format_table`), the display's ``text/plain``.
     """
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = root
         self.rows: list[ChapterStanding] = []
+        self.text = ""
         self.table_html = widgets.HTML()
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh",
                                              tooltip="Read your progress record again",
@@ -116,11 +120,12 @@ class StandingTable(widgets.VBox):
     def refresh(self) -> None:
         """Read the record (and the chapters' totals) again and redraw the table."""
         if is_grading():
-            self.rows = []
-            self.table_html.value = "<p>Progress is neither read nor recorded while a notebook is graded.</p>"
+            self.rows, self.text = [], GRADING
+            self.table_html.value = f"<p>{GRADING}</p>"
             self.status.value = ""
             return
         self.rows = standing(self.root, warn=False)
+        self.text = format_table(self.rows)
         self.table_html.value = standing_html(self.rows)
         when = datetime.now().strftime("%H:%M:%S")
         self.status.value = (f'<span role="status" aria-live="polite">read at {when} from '
@@ -130,10 +135,8 @@ class StandingTable(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs):
         """The widget, plus the table as HTML and text for wherever the widget cannot be drawn."""
         data = super()._repr_mimebundle_(**kwargs) or {}
-        if is_grading():
-            return data
-        data["text/html"] = standing_html(self.rows)
-        data["text/plain"] = format_table(self.rows)
+        data["text/html"] = self.table_html.value
+        data["text/plain"] = self.text
         return data
 
 
