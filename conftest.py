@@ -22,6 +22,12 @@ own kernel (``python3``: usually the current venv), online, with your data folde
 loop on one chapter without the Binder environment. ``--nbval-kernel-name`` / ``--nbval-current-env``
 on the command line also win over the Binder kernel.
 
+**Progress records.** Public checks that pass note it in the learner's progress record
+(``aecourse.standing``). For the whole session ``AECOURSE_DATA_HOME`` points at a new, empty
+folder (removed at the end), set here before any test runs, so neither the tests, nor the nbval
+kernels, nor the browser tests' servers (which inherit the environment) ever write a learner's
+data folder. Tests that look at the record point it at their own ``tmp_path``.
+
 **Timeouts.** nbval waits at most 5 seconds (a constant in its ``IPyNbCell``, with no command-line
 option) for each output message of a cell that has already finished. On a machine shared with other
 CPU-heavy jobs the kernel can be starved for longer than that, and a cell that ran fine fails with
@@ -49,7 +55,9 @@ NBVAL_OUTPUT_TIMEOUT = 120
 OPT_OUT_VAR = "AECOURSE_NBVAL_KERNEL"
 
 _nbval_start_new_kernel = nbval.kernel.start_new_kernel
-_state: dict = {"tmp": None, "spec": None, "error": None}
+#: Where passing checks record progress during the tests (see the module docstring).
+STANDING_VAR = "AECOURSE_DATA_HOME"
+_state: dict = {"tmp": None, "spec": None, "error": None, "standing": None, "standing_before": None}
 
 
 def _offline_spec() -> Path:
@@ -77,6 +85,9 @@ def _start_new_kernel(startup_timeout=60, kernel_name="python", **kwargs):
 
 
 def pytest_configure(config):
+    _state["standing_before"] = os.environ.get(STANDING_VAR)
+    _state["standing"] = tempfile.mkdtemp(prefix="aecourse-standing-")
+    os.environ[STANDING_VAR] = _state["standing"]
     option = config.option
     if os.environ.get(OPT_OUT_VAR, "").lower() == "current":
         return
@@ -91,6 +102,13 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     nbval.kernel.start_new_kernel = _nbval_start_new_kernel
+    if _state["standing"]:
+        shutil.rmtree(_state["standing"], ignore_errors=True)
+        _state["standing"] = None
+        if _state["standing_before"] is None:
+            os.environ.pop(STANDING_VAR, None)
+        else:
+            os.environ[STANDING_VAR] = _state["standing_before"]
     if _state["tmp"]:
         shutil.rmtree(_state["tmp"], ignore_errors=True)
         _state["tmp"] = None

@@ -27,9 +27,11 @@ The library is the course's appendix, one module per idea:
   (decode_images, traversal grids; decode_function, model_device), ``heatmaps`` (matrices, response
   maps), ``sparse`` (the sparse chapters' figures)
 * :mod:`aecourse.widgets` ipywidgets, one file each: ``activation_table`` (the sparse activation table),
-  ``traversal`` (the live latent traversal), ``explorer`` (the intervention explorer); ``common``
+  ``traversal`` (the live latent traversal), ``explorer`` (the intervention explorer), ``standing`` (where
+  you stand, in 00-setup); ``common``
 * :mod:`aecourse.interventions` chapter 06's interventional assays (latent responses, response matrices and maps)
 * :mod:`aecourse.checks`  the public checks behind every exercise
+* :mod:`aecourse.standing` which exercises' public checks passed, and when (a local record; ``aecourse progress``)
 * :mod:`aecourse.env`     the environment report
 * :mod:`aecourse.release`, :mod:`aecourse.grading`, :mod:`aecourse.cli`  course tooling (nbgrader)
 """

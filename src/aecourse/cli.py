@@ -1,4 +1,4 @@
-"""The ``aecourse`` command: open the course, rebuild the release, grade, check the environment.
+"""The ``aecourse`` command: open the course, see where you stand, rebuild the release, grade, check the environment.
 
 Each command imports the modules it needs when it runs, so that ``aecourse --help``
 and the light commands start without loading torch, nbgrader or the grader.  These
@@ -19,6 +19,7 @@ EXAMPLES = """\
 examples:
   aecourse lab                                 open your copy of the course in JupyterLab
   aecourse info                                versions and compute device
+  aecourse progress                            exercises and points whose public checks passed, per chapter
   aecourse release --check                     is course/ in sync with solutions/?
   aecourse grade submissions/ --out graded/    grade a class (folder or LMS zip)
   aecourse export gradescope 01-dense          a Gradescope autograder zip (or: export k8s)
@@ -62,6 +63,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="move your answers into the newer course version of the notebooks you changed")
     p.add_argument("--root", type=Path, help="course repository (default: found from the current folder)")
     p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser(
+        "progress", help="where you stand: exercises and points whose public checks passed, per chapter",
+        formatter_class=Fmt,
+        description="Every public check that passes notes it in a small file on this computer (nothing is sent "
+                    "anywhere, and nothing is noted while a notebook is graded). This prints, per chapter, the "
+                    "exercises and points whose public checks have passed, of the chapter's totals (read from the "
+                    "notebooks' nbgrader metadata), and when the last one passed. Named chapters are shown "
+                    "exercise by exercise. Written answers, graded by a TA, have no public check and are listed "
+                    "apart. The record: $AECOURSE_DATA_HOME/standing.json, else in your user data folder "
+                    "(~/.local/share/aecourse on Linux, $XDG_DATA_HOME/aecourse when that is set).",
+        epilog="examples:\n  aecourse progress                   every chapter\n"
+               "  aecourse progress 01-dense          each exercise of one chapter\n"
+               "  aecourse progress --json            the same as JSON\n"
+               "  aecourse progress --clear           forget every recorded pass\n"
+               "  aecourse progress 01-dense --clear  forget one chapter's")
+    p.add_argument("chapters", nargs="*", metavar="CHAPTER",
+                   help="chapter ids, shown exercise by exercise (default: a table of all)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--clear", action="store_true",
+                   help="forget the recorded passes: of the CHAPTERs named, else all (removes the file)")
+    p.add_argument("--root", type=Path,
+                   help="course repository whose chapters give the totals (default: found from the current "
+                        "folder or the package, else your working copy)")
+    p.set_defaults(func=cmd_progress)
 
     p = sub.add_parser(
         "release", help="regenerate course/ from solutions/ (nbgrader generate_assignment)",
@@ -243,6 +269,63 @@ def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
         return subprocess.call(cmd, cwd=work)
     except KeyboardInterrupt:
         return 130
+
+
+def cmd_progress(args: argparse.Namespace, extra: list[str]) -> int:
+    # lazy for start-up time (nothing imports cli: not a cycle)
+    import json
+    import warnings
+
+    from . import standing
+
+    root = _root(args.root) if args.root is not None else None
+    path = standing.record_path()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", standing.StandingWarning)
+        try:
+            rows = standing.standing(root, chapters=args.chapters or None)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    if args.clear:
+        return _clear_progress(args, path)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(standing.as_json(rows, path=path), indent=1))
+    elif args.chapters:
+        print("\n\n".join(standing.format_chapter(r) for r in rows))
+        print(f"\nRecord: {path}" + ("" if path.exists() else " (nothing recorded yet)"))
+    else:
+        print(standing.format_table(rows, path=path))
+    return 0
+
+
+def _clear_progress(args: argparse.Namespace, path: Path) -> int:
+    import json
+
+    from . import standing
+
+    existed = path.exists()
+    try:
+        removed = standing.clear(args.chapters or None)
+    except OSError as err:
+        print(f"error: could not clear the progress record {path}: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"record": str(path), "cleared": removed, "chapters": args.chapters or None}))
+        return 0
+    passes = f"{removed} exercise{'s' if removed != 1 else ''}"
+    if args.chapters:
+        which = ", ".join(args.chapters)
+        print(f"cleared {which}: forgot the passes of {passes} (record: {path})" if removed
+              else f"nothing to clear: no passes recorded for {which} (record: {path})")
+    elif existed:
+        print(f"cleared your progress record: forgot the passes of {passes}; removed {path}" if removed
+              else f"cleared your progress record (it held no passes); removed {path}")
+    else:
+        print(f"nothing to clear: no progress recorded yet ({path})")
+    return 0
 
 
 def cmd_release(args: argparse.Namespace, extra: list[str]) -> int:

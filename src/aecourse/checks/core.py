@@ -2,6 +2,17 @@
 
 See :mod:`aecourse.checks` for what a check promises a learner. The chapter modules
 (``checks/dense.py``, ...) import from here; ``aecourse.checks`` re-exports it.
+
+**Which exercise passed.** Every passing check ends in :func:`passed`, which also notes the pass
+in the learner's progress record (:mod:`aecourse.standing`, ``aecourse progress``). It finds the
+exercise from the course's naming convention, with no argument to pass: the test cell
+``test_<name>`` of a chapter calls ``checks.<module>.<name>(...)``, and each chapter's checks
+module declares its chapter id (``CHAPTER = "01-dense"``) and lists its checks in ``__all__``, so
+the check function that called :func:`passed` names the exercise (:func:`exercise_of_check`).
+Quiz and fill-in checks name it from their arguments: the chapter is the prefix of the question
+id (``"01-dense.q1"``), the exercise the answer variable (``answer_q1`` -> ``test_q1``,
+:func:`exercise_of_answer`). ``tests/test_standing.py`` checks both rules against every test cell
+of every chapter, so a renamed check or cell fails there, not silently in a learner's record.
 """
 
 from __future__ import annotations
@@ -18,6 +29,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import torch
+
+from ..standing import chapter_pattern, record_pass
 
 __all__ = [
     "CheckFailed",
@@ -60,9 +73,55 @@ class CheckFailed(AssertionError):
         return str(self).splitlines()
 
 
-def passed(what: str = "") -> None:
-    """Print the pass line. Honest wording: hidden tests may still find problems."""
+def passed(what: str = "", *, exercise: tuple[str, str] | None = None) -> None:
+    """Print the pass line (honest wording: hidden tests may still find problems), and note the pass
+    in the learner's progress record (:func:`aecourse.standing.record_pass`; never while grading).
+
+    ``exercise`` is ``(chapter id, test cell grade id)``; by default the chapter check that called
+    (:func:`exercise_of_check`). Called from anywhere else, nothing is recorded.
+    """
     print(f"{PASSED}{': ' + what if what else ''}. (Hidden tests run when the notebook is graded.)")
+    found = exercise or _calling_check(sys._getframe(1))
+    if found is not None:
+        try:
+            record_pass(*found)
+        except Exception:  # noqa: BLE001 - bookkeeping must never fail a passing check
+            pass
+
+
+def exercise_of_check(namespace: Mapping[str, Any], function: str) -> tuple[str, str] | None:
+    """``(chapter id, grade id)`` of the public check ``function`` of a chapter's checks module.
+
+    ``namespace`` is the module's globals: it declares ``CHAPTER`` and lists its checks in
+    ``__all__``; the check of the test cell ``test_<name>`` is called ``<name>``. None for any
+    other function (a helper, a reference model, code outside the checks modules).
+    """
+    chapter = namespace.get("CHAPTER")
+    if isinstance(chapter, str) and chapter_pattern().match(chapter) and function in namespace.get("__all__", ()):
+        return chapter, f"test_{function}"
+    return None
+
+
+def exercise_of_answer(question_id: str, variable: str) -> tuple[str, str] | None:
+    """``(chapter id, grade id)`` of a quiz or fill-in check: ``("01-dense", "test_q1")`` for the
+    question id ``"01-dense.q1"`` and the variable ``answer_q1`` (None when the question id does not
+    start with a chapter id or the variable is not an answer name)."""
+    chapter = str(question_id).split(".", 1)[0]
+    if not chapter_pattern().match(chapter) or not _ANSWER_NAME.match(str(variable)):
+        return None
+    return chapter, f"test_{variable.removeprefix('answer_')}"
+
+
+def _calling_check(frame, depth: int = 8) -> tuple[str, str] | None:
+    """The exercise of the nearest chapter check among ``frame`` and its callers (see the module docstring)."""
+    for _ in range(depth):
+        if frame is None:
+            return None
+        found = exercise_of_check(frame.f_globals, frame.f_code.co_name)
+        if found is not None:
+            return found
+        frame = frame.f_back
+    return None
 
 
 def fail(problem: str, hint: str | None = None) -> CheckFailed:
@@ -498,7 +557,7 @@ def check_choice(answer: Any, question_id: str, digest: str, *, choices: str = "
     expect(len(choice) == 1 and choice in choices, f"`{variable}` = {answer!r} is not one of {letters}",
            "give a single letter")
     expect(answer_digest(question_id, choice) == digest, f"{choice!r} is not the expected answer", hint)
-    passed(f"{variable} = {choice!r}")
+    passed(f"{variable} = {choice!r}", exercise=exercise_of_answer(question_id, variable))
 
 
 def check_blank(answer: Any, question_id: str, digests: Iterable[str], *, hint: str | None = None,
@@ -526,7 +585,7 @@ def check_blank(answer: Any, question_id: str, digests: Iterable[str], *, hint: 
                 raise fail(f"{answer!r} is the right word in the wrong form: the blank takes the {form}",
                            f"write the {form} form of the same word")
         raise fail(f"{answer!r} is not an accepted answer", hint)
-    passed(f"{variable} = {answer!r}")
+    passed(f"{variable} = {answer!r}", exercise=exercise_of_answer(question_id, variable))
 
 
 track_answer_cells()  # under IPython (a notebook, nbgrader's autograder): follow the answer cells

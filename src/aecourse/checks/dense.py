@@ -13,6 +13,7 @@ from .core import call, expect, expect_close, expect_shape, expect_type, passed,
 
 __all__ = ["reconstruction_loss", "tiny_autoencoder", "train_step", "pca_reconstruct", "corrupt",
            "reference_tiny_autoencoder"]
+CHAPTER = "01-dense"  # passes of these checks are recorded for this chapter (core.passed)
 
 
 def reconstruction_loss(fn) -> None:

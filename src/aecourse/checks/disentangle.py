@@ -18,6 +18,7 @@ from ..vae import bernoulli_reconstruction, gaussian_kl, gaussian_log_density, k
 from .core import as_float_array, call, close, expect, expect_close, expect_shape, expect_value, passed
 
 __all__ = ["reparameterize", "kl_to_prior", "negative_elbo", "total_correlation", "traversal_correlation"]
+CHAPTER = "04-disentangle"  # passes of these checks are recorded for this chapter (core.passed)
 
 
 def _gaussians(seed: int, shape=(6, 4)):

@@ -16,9 +16,12 @@ widget (module)                           what it shows
 :func:`intervention_explorer`             set one latent to a value (an intervention) and see
 (:mod:`.explorer`, 06)                    the decoded image and how much every latent responds,
                                           ``|R(z_int) - R(z0)|`` with ``R(z) = encode(decode(z))``
+:func:`standing_table`                    where you stand: per chapter, the exercises and points
+(:mod:`.standing`, 00)                    whose public checks passed (``aecourse progress``),
+                                          with a "Refresh" button
 ========================================  ======================================================
 
-:mod:`.common` holds what they share: PNG pictures (:func:`png_bytes`, :func:`png_size`),
+:mod:`.common` holds what the first three share: PNG pictures (:func:`png_bytes`, :func:`png_size`),
 the previous/next steppers, the wrapping control row and the input unpacking.
 
 Keyboard and small screens: every dropdown has a "previous" and a "next" button beside
@@ -33,8 +36,10 @@ column would otherwise be stretched to the column's width), so each widget fits 
 from .activation_table import SparseActivationTable, sparse_activation_table
 from .common import png_bytes, png_size, step_selection, stepper
 from .explorer import HIGHLIGHT_COLOUR, OTHER_COLOUR, InterventionExplorer, intervention_explorer
+from .standing import StandingTable, standing_html, standing_table
 from .traversal import LatentTraversal, latent_traversal
 
 __all__ = ["SparseActivationTable", "sparse_activation_table", "LatentTraversal", "latent_traversal",
-           "InterventionExplorer", "intervention_explorer", "png_bytes", "png_size", "step_selection", "stepper",
+           "InterventionExplorer", "intervention_explorer", "StandingTable", "standing_table", "standing_html",
+           "png_bytes", "png_size", "step_selection", "stepper",
            "HIGHLIGHT_COLOUR", "OTHER_COLOUR"]
