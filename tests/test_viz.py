@@ -80,3 +80,42 @@ def test_heatmap_annotates_above_a_threshold_outlines_cells_and_writes_given_tex
             heatmap(share, **bad)
     with pytest.raises(ValueError, match="2-D matrix"):
         heatmap(np.ones(4))
+
+
+def test_live_training_figure_follows_the_events_and_redraws_in_place(monkeypatch):
+    from aecourse.viz import LiveTrainingFigure, training_curve_figure
+
+    shown = []
+
+    class Handle:
+        def update(self, fig):
+            shown.append(("update", fig))
+
+    def display(fig, display_id=False):
+        assert display_id is True
+        shown.append(("display", fig))
+        return Handle()
+
+    monkeypatch.setattr("IPython.display.display", display)
+    live = LiveTrainingFigure(target=0.3, title="run", min_interval=3600, display=True)
+    live({"step": 100, "steps": 300, "seconds": 1.0, "loss": 50.0})     # first event: drawn
+    live({"step": 200, "steps": 300, "seconds": 2.0, "loss": 40.0})     # within min_interval: not drawn
+    live({"step": 300, "steps": 300, "seconds": 3.0, "loss": 30.0, "mig": 0.31, "factor_vae": None})
+    assert [kind for kind, _ in shown] == ["display", "update"]          # an evaluation always redraws
+    assert live.loss_steps == [100, 200, 300] and live.losses == [50.0, 40.0, 30.0]
+    assert live.mig_seconds == [3.0] and live.migs == [0.31]
+    fig = live.figure()
+    ax_loss, ax_mig = fig.axes
+    assert list(ax_loss.lines[0].get_ydata()) == [50.0, 40.0, 30.0]
+    assert list(ax_mig.lines[0].get_ydata()) == [0.31]
+    assert list(ax_mig.lines[1].get_ydata()) == [0.3, 0.3]               # the bar
+    assert "step 300 of 300" in fig._suptitle.get_text() and "MIG 0.310" in fig._suptitle.get_text()
+    quiet = LiveTrainingFigure(display=False)
+    quiet({"step": 100, "steps": 100, "seconds": 1.0, "loss": 5.0, "mig": 0.1})
+    assert len(shown) == 2                                               # no kernel: nothing drawn
+    done = training_curve_figure([(10.0, 400, 0.1, None), (20.0, 800, 0.35, None)], {"loss": [9.0] * 8},
+                                 target=None)
+    assert list(done.axes[1].lines[0].get_xdata()) == [10.0, 20.0] and len(done.axes[1].lines) == 1
+    assert list(done.axes[0].lines[0].get_xdata()) == [100 * i for i in range(1, 9)]
+    with pytest.raises(ValueError, match="min_interval"):
+        LiveTrainingFigure(min_interval=-1)

@@ -74,6 +74,24 @@ def test_training_is_reproducible(tiny):
     assert meta["steps"] == 30 and meta["train_seconds"] > 0 and "tc" in meta["history"]
 
 
+def test_train_reports_progress_and_takes_a_seed(tiny):
+    events = []
+    a, meta = zoo.train("tiny", progress=False, eval_every=15, eval_samples=500, eval_factor_vae=False,
+                        on_progress=events.append)
+    assert [(e["step"], "loss" in e, "mig" in e) for e in events] == [(15, False, True), (30, True, True)]
+    assert all(e["steps"] == 30 and e["factor_vae"] is None for e in events)
+    assert 0 <= events[-1]["mig"] <= 1 and [c[1] for c in meta["curve"]] == [15, 30]
+    assert meta["recipe"]["seed"] == 0
+    b, meta_b = zoo.train("tiny", progress=False, seed=1)
+    c, _ = zoo.train("tiny", progress=False, seed=1)
+    assert meta_b["recipe"]["seed"] == 1
+    assert not torch.equal(a.state_dict()["encoder.0.weight"] if "encoder.0.weight" in a.state_dict()
+                           else next(iter(a.state_dict().values())), next(iter(b.state_dict().values())))
+    assert all(torch.equal(x, y) for x, y in zip(b.state_dict().values(), c.state_dict().values()))
+    with pytest.raises(ValueError, match="seed must be"):
+        zoo.train("tiny", progress=False, seed=-1)
+
+
 @pytest.mark.parametrize("objective, extra", [("factor_vae", {}), ("annealed_vae", {"c_max": 5.0, "anneal_steps": 4})])
 def test_objectives_with_state_train_through_the_zoo(objective, extra, monkeypatch):
     # FactorVAE's discriminator trains alongside the VAE but is not saved; the annealed capacity follows the steps.

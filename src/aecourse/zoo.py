@@ -36,13 +36,14 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
-from .contracts import encoder_fn, invalid
+from .contracts import check_int, encoder_fn, invalid
 from .progress import progress_bar
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .objectives import make_objective
@@ -263,7 +264,8 @@ def _batches(recipe: Recipe, generator: np.random.Generator):
 
 
 def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples: int = 10000, seed: int = 0,
-                      full: bool = True, only: tuple[str, ...] | None = None) -> dict[str, float]:
+                      full: bool = True, only: tuple[str, ...] | None = None,
+                      factor_vae: bool = True) -> dict[str, float]:
     """Supervised disentanglement scores of a dSprites model (disentanglement_lib-style).
 
     MIG, DCI, SAP and modularity/explicitness use ``num_samples`` random
@@ -271,7 +273,7 @@ def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples:
     test points as in disentanglement_lib); FactorVAE and beta-VAE scores
     use their library defaults (10,000 / 5,000 votes; 10,000 / 5,000 points).
     ``full=False`` computes MIG and the FactorVAE score only, on fewer samples
-    (for training curves).
+    (for training curves); ``factor_vae=False`` leaves the latter out too.
 
     ``only`` (with ``full=True``) names the scores to return. Every score is
     computed from the same random stream whatever is asked: the metrics that
@@ -289,6 +291,8 @@ def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples:
     codes, factors = measure.sample_codes(data, represent, num_samples, rng, batch_size=1000)
     out = {"mig": measure.mig(codes, factors)["mig"]}
     if not full:
+        if not factor_vae:
+            return out
         out["factor_vae"] = measure.factor_vae_score(data, represent, rng, num_train=2000, num_eval=1000,
                                                      num_variance_estimate=5000)["eval_accuracy"]
         return out
@@ -348,7 +352,8 @@ def rescore(names: list[str] | None = None, *, only: tuple[str, ...] | None = No
 
 # --------------------------------------------------------------------------- training
 def train(name: str, *, steps: int | None = None, progress: bool = True, eval_every: int | None = None,
-          threads: int | None = 1) -> tuple[VAE, dict]:
+          threads: int | None = 1, seed: int | None = None, eval_samples: int = 5000,
+          eval_factor_vae: bool = True, on_progress: Callable[[dict], None] | None = None) -> tuple[VAE, dict]:
     """Train zoo model ``name`` from its recipe; return ``(model, meta)``.
 
     Parameters
@@ -367,6 +372,20 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         faster when idle, but the bits may change with the thread count, so
         two runs need not agree). ``meta["threads"]`` records the count, or
         the counts in turn.
+    seed : int, optional
+        Override the recipe's seed (weights, data stream); ``meta["recipe"]``
+        records the one used.
+    eval_samples : int
+        Observations for the curve's MIG (5,000; the FactorVAE score of the
+        curve uses 2,000 / 1,000 votes).
+    eval_factor_vae : bool
+        Whether the curve also scores FactorVAE (False: ``None`` in the
+        curve; a quicker curve, e.g. to watch live).
+    on_progress : callable, optional
+        Called as ``on_progress(event)`` every 100 steps with ``{"step",
+        "steps", "seconds", "loss"}`` (the mean loss of those steps) and after
+        each evaluation with ``"mig"`` and ``"factor_vae"`` added: what a live
+        figure draws (:class:`aecourse.viz.LiveTrainingFigure`).
 
     ``meta`` holds the recipe, steps, training seconds, loss history every
     100 steps, and the torch version.
@@ -376,6 +395,8 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
     nor saved: it only shapes training, and the zoo model is the VAE.
     """
     recipe = _recipe(name)
+    if seed is not None:
+        recipe = replace(recipe, seed=check_int("seed", seed, low=0))
     steps = recipe.steps if steps is None else int(steps)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -416,15 +437,22 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
                 for k, v in {"loss": loss.item(), **logs}.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
+                event = None
                 if step % 100 == 0 or step == steps:
                     for k, v in sums.items():
                         history.setdefault(k, []).append(v / count)
                     bar.set_postfix(loss=f"{sums['loss'] / count:.4g}")
+                    event = {"step": step, "steps": steps, "seconds": round(seconds, 2), "loss": sums["loss"] / count}
                     sums, count = {}, 0
                 if eval_every and recipe.dataset == "dsprites" and (step % eval_every == 0 or step == steps):
-                    scores = evaluate_dsprites(model, full=False, num_samples=5000)
-                    curve.append((round(seconds, 2), step, scores["mig"], scores["factor_vae"]))
+                    scores = evaluate_dsprites(model, full=False, num_samples=eval_samples,
+                                               factor_vae=eval_factor_vae)
+                    curve.append((round(seconds, 2), step, scores["mig"], scores.get("factor_vae")))
                     model.train()
+                    event = {**(event or {"step": step, "steps": steps, "seconds": round(seconds, 2)}),
+                             "mig": scores["mig"], "factor_vae": scores.get("factor_vae")}
+                if event is not None and on_progress is not None:
+                    on_progress(event)
         model.eval()
     meta = {"name": name, "recipe": recipe.as_dict(), "steps": steps,
             "train_seconds": round(seconds, 3), "history": history, "curve": curve,
@@ -440,7 +468,8 @@ def _save(model: VAE, meta: dict, directory: Path, metrics: dict | None = None) 
     save_checkpoint(copy.deepcopy(model).half(), path, **meta)
     entry = {"file": path.name, "sha256": _file_sha256(path), "bytes": path.stat().st_size,
              "train_seconds": meta["train_seconds"], "steps": meta["steps"], "recipe": meta["recipe"],
-             "curve": meta["curve"], "metrics": metrics or {}, "torch_version": meta["torch_version"],
+             "curve": meta["curve"], "history": {"loss": [round(v, 6) for v in meta["history"].get("loss", [])]},
+             "metrics": metrics or {}, "torch_version": meta["torch_version"],
              "threads": meta.get("threads")}
     table = manifest(directory)
     table[name] = entry

@@ -15,6 +15,8 @@ module                      what it draws
 :mod:`.heatmaps`            annotated matrices, response matrices and response maps (05, 06)
 :mod:`.sparse`              activation heatmaps, decoder features, feature density, sparsity
                             sweeps, feature matrices (02-sparse, 03-features)
+:mod:`.live`                a loss and quick-MIG figure that redraws itself while a model
+                            trains, and the same for a finished run (05)
 ==========================  =================================================================
 
 The names below are re-exported here (``from aecourse.viz import traversal_grid``); the
@@ -23,6 +25,7 @@ sparse chapters' figures are imported from :mod:`aecourse.viz.sparse`.
 
 from .figures import finish, image_grid, latent_scatter, plot_history, show_reconstructions, to_numpy_images
 from .heatmaps import heatmap, response_heatmap, response_map_figure
+from .live import LiveTrainingFigure, training_curve_figure
 from .traversals import (check_span, decode_function, decode_images, latent_index, latent_names, model_device,
                          single_code, traversal_grid, traversal_images)
 
@@ -31,4 +34,5 @@ __all__ = [
     "decode_images", "traversal_images", "traversal_grid",
     "decode_function", "model_device", "latent_index", "check_span", "latent_names", "single_code",
     "heatmap", "response_heatmap", "response_map_figure",
+    "LiveTrainingFigure", "training_curve_figure",
 ]
