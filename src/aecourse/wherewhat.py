@@ -67,16 +67,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .contracts import check_int, check_latent_dim, check_number, invalid
+from . import masks
 from .masks import LatentEffects, MaskedDecoder, compose_masked, mask_area, soft_interval, soft_rectangle_masks
 from .vae import beta_tcvae_loss
 
 __all__ = [
-    "soft_interval",
-    "soft_rectangle_masks",
-    "compose_masked",
-    "mask_area",
-    "LatentEffects",
-    "MaskedDecoder",
+    *masks.__all__,  # chapter 07's "where" half, re-exported so the chapter imports one module
     "PerturbationRecogniser",
     "sample_perturbations",
     "perturbation_loss",

@@ -211,12 +211,7 @@ class LabelledImages:
         train, test : LabelledImages
             ``round(fraction * n)`` and the remaining images; neither may be empty.
         """
-        fraction = check_number("fraction", fraction, low=0, high=1, low_open=True, high_open=True)
-        n_train = int(round(fraction * len(self)))
-        if not 0 < n_train < len(self):
-            raise invalid("fraction", "a share that leaves a non-empty train and test part",
-                          f"fraction={fraction} of {len(self)} images", "use a fraction nearer 0.5 or more images",
-                          shown=True)
+        n_train = split_count(fraction, len(self), "images")
         order = np.random.default_rng(seed).permutation(len(self))
         return self[order[:n_train]], self[order[n_train:]]
 
@@ -295,6 +290,16 @@ class FactorInfo(NamedTuple):
     high: float
     unit: str
     meaning: str
+
+
+def split_count(fraction: float, n: int, items: str) -> int:
+    """How many of ``n`` items go to the first part of a ``fraction`` split; both parts must be non-empty."""
+    fraction = check_number("fraction", fraction, low=0, high=1, low_open=True, high_open=True)
+    cut = int(round(fraction * n))
+    if not 0 < cut < n:
+        raise invalid("fraction", "a share that leaves both parts non-empty", f"fraction={fraction} of {n} {items}",
+                      f"use a fraction nearer 0.5 or more {items}", shown=True)
+    return cut
 
 
 def check_range(name: str, value, positive: bool = False) -> tuple[float, float]:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from aecourse.contracts import check_choice, check_int, check_number, invalid
-from aecourse.data.containers import NamedVectors, check_range
+from aecourse.data.containers import NamedVectors, check_range, split_count
 
 __all__ = ["sparse_patterns", "SparseFeatures", "SPARSE_PRESETS", "make_sparse_features"]
 
@@ -131,12 +131,7 @@ class SparseFeatures:
         train, test : SparseFeatures
             The first ``round(fraction * n)`` inputs and the others; neither may be empty.
         """
-        fraction = check_number("fraction", fraction, low=0, high=1, low_open=True, high_open=True)
-        cut = int(round(fraction * len(self)))
-        if not 0 < cut < len(self):
-            raise invalid("fraction", "a share that leaves both parts non-empty",
-                          f"fraction={fraction} of {len(self)} inputs", "use a fraction nearer 0.5 or more inputs",
-                          shown=True)
+        cut = split_count(fraction, len(self), "inputs")
         return self[:cut], self[cut:]
 
     def __repr__(self) -> str:

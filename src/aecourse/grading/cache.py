@@ -115,6 +115,7 @@ def _row_from_cache(entry: dict) -> Row | None:
 
 # --------------------------------------------------------------------------- master gradebooks, per process
 _MASTERS: dict[tuple[str, str, str], Chapter] = {}
+_MASTERS_MAX = 64  # chapter versions kept per process (a long-lived Jupyter session edits chapters)
 
 
 def masters(root: Path, ids: list[str], tmp: Path, digests: dict[str, str]) -> tuple[dict[str, Chapter], dict[str, str]]:
@@ -129,6 +130,8 @@ def masters(root: Path, ids: list[str], tmp: Path, digests: dict[str, str]) -> t
     missing = [aid for aid in ids if aid not in chapters]
     built, broken = build_masters(root, missing, tmp) if missing else ({}, {})
     for aid, chapter in built.items():
+        while len(_MASTERS) >= _MASTERS_MAX:  # the oldest first
+            del _MASTERS[next(iter(_MASTERS))]
         _MASTERS[(root_key, aid, digests[aid])] = copy.deepcopy(chapter)
     chapters.update(built)
     return chapters, broken
