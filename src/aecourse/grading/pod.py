@@ -23,7 +23,15 @@ from .sandbox import BOX_WORK
 from .submission import Batch, run_box
 
 
+def _not_dumpable() -> None:
+    """As the box's driver does: no process of the pod's user may open this one's ``/proc/<pid>/mem``."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    _not_dumpable()
     box = Path(BOX_WORK)
     index = os.environ.get(INDEX_VAR, "")
     try:

@@ -80,7 +80,11 @@ def _ancestors() -> set:
 
 
 def _reap() -> int:
-    """SIGKILL every process of this PID namespace but our ancestors, until none is left; how many."""
+    """SIGKILL every process of this PID namespace but our ancestors, until none is left; how many.
+
+    Fails closed: when a fork loop outruns two hundred passes, RuntimeError, and nbgrader never
+    writes scores (the row is "crashed", 0 points).
+    """
     keep, killed = _ancestors(), set()
     for _ in range(200):  # a fork loop refills the table: keep killing until a pass finds no one
         alive = []
@@ -98,6 +102,8 @@ def _reap() -> int:
         if not alive:
             break
         time.sleep(0.01)
+    else:
+        raise RuntimeError("the submission's processes could not be stopped (a fork loop?); not scored")
     try:  # our own dead children (the kernel's launcher)
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
