@@ -44,7 +44,7 @@ live = LiveTrainingFigure(display=False)
 def follow(event):
     live(event)
     if event.get("mig") is not None:
-        live.figure()  # what the chapter draws at every evaluation
+        live.figure()  # what a live notebook cell draws at every evaluation
 model, meta = zoo.train(name, seed=seed, steps=steps, threads=None, progress=False, eval_every=every,
                         eval_factor_vae=False, on_progress=follow)
 trained = time.perf_counter() - t0

@@ -437,22 +437,21 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
                 for k, v in {"loss": loss.item(), **logs}.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
-                event = None
+                event = {}
                 if step % 100 == 0 or step == steps:
                     for k, v in sums.items():
                         history.setdefault(k, []).append(v / count)
                     bar.set_postfix(loss=f"{sums['loss'] / count:.4g}")
-                    event = {"step": step, "steps": steps, "seconds": round(seconds, 2), "loss": sums["loss"] / count}
+                    event["loss"] = sums["loss"] / count
                     sums, count = {}, 0
                 if eval_every and recipe.dataset == "dsprites" and (step % eval_every == 0 or step == steps):
                     scores = evaluate_dsprites(model, full=False, num_samples=eval_samples,
                                                factor_vae=eval_factor_vae)
                     curve.append((round(seconds, 2), step, scores["mig"], scores.get("factor_vae")))
                     model.train()
-                    event = {**(event or {"step": step, "steps": steps, "seconds": round(seconds, 2)}),
-                             "mig": scores["mig"], "factor_vae": scores.get("factor_vae")}
-                if event is not None and on_progress is not None:
-                    on_progress(event)
+                    event.update(mig=scores["mig"], factor_vae=scores.get("factor_vae"))
+                if event and on_progress is not None:
+                    on_progress({"step": step, "steps": steps, "seconds": round(seconds, 2), **event})
         model.eval()
     meta = {"name": name, "recipe": recipe.as_dict(), "steps": steps,
             "train_seconds": round(seconds, 3), "history": history, "curve": curve,
@@ -468,8 +467,7 @@ def _save(model: VAE, meta: dict, directory: Path, metrics: dict | None = None) 
     save_checkpoint(copy.deepcopy(model).half(), path, **meta)
     entry = {"file": path.name, "sha256": _file_sha256(path), "bytes": path.stat().st_size,
              "train_seconds": meta["train_seconds"], "steps": meta["steps"], "recipe": meta["recipe"],
-             "curve": meta["curve"], "history": {"loss": [round(v, 6) for v in meta["history"].get("loss", [])]},
-             "metrics": metrics or {}, "torch_version": meta["torch_version"],
+             "curve": meta["curve"], "metrics": metrics or {}, "torch_version": meta["torch_version"],
              "threads": meta.get("threads")}
     table = manifest(directory)
     table[name] = entry

@@ -117,10 +117,9 @@ def export_k8s(submissions: Path, out: Path, *, image: str, parallelism: int = 1
                 shutil.rmtree(work, ignore_errors=True)
                 rows.append(_row_dict(finish_row(prep, s.flags, 0.0)))
                 continue
-            # the pod's entry point shares the driver's PID namespace (so no straggler count), and the
-            # namespace is the pod's own (job_manifest sets hostPID false, shareProcessNamespace false):
-            # the driver may kill everything but its ancestors
-            args = dict(prep.args, count_stragglers=False, reap=True)
+            # the PID namespace is the pod's own (job_manifest sets hostPID and shareProcessNamespace
+            # false): the driver may kill everything but its ancestors (the pod's entry point)
+            args = dict(prep.args, reap=True)
             (work / POD_ARGS).write_text(json.dumps({
                 "index": len(pods), "args": args, "timeout": float(timeout), "memory_limit": mem,
                 "output_limit": batch.output_limit, "threads": threads}), encoding="utf-8")

@@ -292,8 +292,7 @@ def prepare_submission(batch: Batch, sub: Submission, work: Path | None = None) 
                 "mem": batch.memory_limit * 3 // 4, "cell_timeout": batch.cell_timeout,
                 "fsize": max(batch.output_limit * 4, 256 * 2**20),
                 "out_cell": max(batch.output_limit // 10, 2**20), "out_total": batch.output_limit,
-                "count_stragglers": batch.isolation == "bwrap",
-                # the driver kills what a run leaves behind only where it owns the PID namespace
+                # the driver kills (and counts) what a run leaves behind only where it owns the PID namespace
                 "reap": batch.isolation == "bwrap"}
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

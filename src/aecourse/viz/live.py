@@ -1,4 +1,4 @@
-"""A training curve that redraws itself while a model trains (05-measure, "Train one yourself").
+"""A training curve that redraws itself while a model trains (``zoo.train``'s ``on_progress``).
 
 :class:`LiveTrainingFigure` is an ``on_progress`` callback for :func:`aecourse.zoo.train`:
 every event it is given (the mean loss every 100 steps, a quick MIG after each evaluation)
@@ -8,9 +8,9 @@ display handle, updated at most every ``min_interval`` seconds), and that output
 PNG: it is still there after saving and reopening, unlike a widget.  Outside a notebook it
 draws nothing until :meth:`figure` is asked for.
 
-:func:`training_curve_figure` draws the same two panels from a finished run's record (the
-zoo manifest's ``curve`` and loss ``history``), which is what the chapter shows when the
-learner does not train.
+:func:`training_curve_figure` draws the same two panels from a finished run's record
+(``meta["curve"]`` and ``meta["history"]`` of :func:`aecourse.zoo.train`; a zoo manifest
+entry's ``curve``).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def training_curve_figure(curve: Sequence[Sequence[float]], history: dict | None
     curve : sequence of (seconds, step, mig, factor_vae)
         As :func:`aecourse.zoo.train` records it (``meta["curve"]``, the manifest's ``curve``).
     history : dict, optional
-        ``{"loss": [mean of each 100 steps, ...]}`` (the manifest's or ``meta["history"]``).
+        ``{"loss": [mean of each 100 steps, ...]}`` (``meta["history"]``).
     """
     losses = list((history or {}).get("loss", []))
     steps = int(curve[-1][1]) if curve else None

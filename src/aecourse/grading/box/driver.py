@@ -10,11 +10,10 @@ as working directory.  ARGS_JSON::
     fsize             RLIMIT_FSIZE, bytes (0: none): no file larger than this
     cell_timeout      seconds per cell, overriding ``Execute.timeout`` (0: the config's)
     out_cell, out_total  output budget per cell and per notebook, characters
-    count_stragglers  whether this process is alone in a PID namespace (the box):
-                      then every other live process at the end was left behind
     reap              whether this driver owns its PID namespace (the box, a pod): then
                       after each notebook's run every process but its own ancestors is
-                      killed *before* nbgrader writes the scores
+                      left behind, and is killed (and counted) *before* nbgrader writes
+                      the scores
 
 Untrusted code runs as this driver's user, so the driver guards the two ways it could
 reach the scores from outside its kernel (tests/test_grading_hostile.py, "forger",
@@ -120,12 +119,12 @@ def _remove(path: str) -> None:
 
 
 def _read(path: str) -> bytes | None:
+    """The file's bytes; None for a link, a folder or nothing there."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as fh:
+            return fh.read()
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as fh:
-        return fh.read()
 
 
 def _restore(path: str, pristine: bytes | None) -> bool:
@@ -135,7 +134,7 @@ def _restore(path: str, pristine: bytes | None) -> bool:
         if os.path.lexists(path + side):
             _remove(path + side)
             changed = True
-    if pristine is not None and (not os.path.isfile(path) or os.path.islink(path) or _read(path) != pristine):
+    if pristine is not None and _read(path) != pristine:
         if os.path.lexists(path):
             _remove(path)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
@@ -143,19 +142,6 @@ def _restore(path: str, pristine: bytes | None) -> bool:
             fh.write(pristine)
         changed = True
     return changed
-
-
-def _stragglers() -> int:
-    """Live processes of this PID namespace other than its init (1) and this driver."""
-    left = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) not in (1, os.getpid()):
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    left += fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-            except (OSError, IndexError):
-                pass
-    return left
 
 
 def _autograde(args: dict, out: dict) -> None:
@@ -219,8 +205,6 @@ def main(argv: list[str]) -> int:
         _autograde(args, out)
     except BaseException:
         out["driver_error"] = traceback.format_exc()
-    if args.get("count_stragglers"):
-        out["stragglers"] = out.get("stragglers", 0) + _stragglers()
     if os.path.lexists(args["result"]):  # whatever a submission left under that name (a link, say)
         _remove(args["result"])
     with open(args["result"], "w") as fh:
