@@ -18,6 +18,7 @@ measures a set of folders counting each hard-linked file once (as ``du`` does).
 
 from __future__ import annotations
 
+import fcntl
 import filecmp
 import hashlib
 import importlib.util
@@ -81,15 +82,21 @@ def cached_venv(prefix: str, key_parts: list[bytes], build) -> Path:
     venv = CACHE / f"{prefix}-{key}"
     if (venv / ".complete").is_file():
         return venv
-    for old in CACHE.glob(f"{prefix}-*"):
-        shutil.rmtree(old, ignore_errors=True)
     CACHE.mkdir(exist_ok=True)
-    try:
-        build(venv)
-    except BaseException:
-        shutil.rmtree(venv, ignore_errors=True)
-        raise
-    (venv / ".complete").write_text(key)
+    # One builder at a time: pytest-xdist's workers may both want it first (the other waits, then
+    # finds it complete). An flock is released by the kernel when its holder dies.
+    with open(CACHE / f".{prefix}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (venv / ".complete").is_file():
+            return venv
+        for old in CACHE.glob(f"{prefix}-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            build(venv)
+        except BaseException:
+            shutil.rmtree(venv, ignore_errors=True)
+            raise
+        (venv / ".complete").write_text(key)
     return venv
 
 
