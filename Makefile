@@ -19,7 +19,7 @@ LAB_ARGS ?=
 # browser downloads are never used).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: lab test env system browser release bench bench-suite clean
+.PHONY: lab test env system browser release site bench bench-suite clean
 
 env: $(STAMP)
 
@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml Makefile
 	    echo "installing CPU-only torch==$(TORCH_VERSION) from $(TORCH_CPU_INDEX)"; \
 	    $(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple; \
 	fi
-	$(BIN)/pip install --quiet -e ".[grade,test]"
+	$(BIN)/pip install --quiet -e ".[grade,test,site]"
 	touch $(STAMP)
 
 # Debian packages the tests need: chromium (tests/test_browser*.py) and bubblewrap (the grading
@@ -75,6 +75,12 @@ test: env system
 release: env
 	$(BIN)/aecourse release
 
+# The course website (website/build.py): every chapter as the learner sees it, with the outputs of the
+# test suite's nbval run when they are current (.cache/executed/), else of a run made here; -> _build/site/.
+# `make test` builds and checks it too (tests/test_site.py).
+site: env
+	$(BIN)/python -m website.build
+
 bench: env
 	$(BIN)/python benchmarks/run_all.py
 
@@ -84,4 +90,4 @@ bench-suite: env system
 	AECOURSE_CHROMIUM=$(CHROMIUM) $(BIN)/python benchmarks/bench_suite.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .cache build _build *.egg-info src/*.egg-info

@@ -44,10 +44,12 @@ import tempfile
 from pathlib import Path
 
 import nbval.kernel
+import pytest
 from nbval.plugin import IPyNbCell  # a test dependency: pytest's addopts pass --nbval-lax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
 import envs  # noqa: E402  (tests/envs.py: the Binder environment, the offline kernelspec)
+from website import executed  # noqa: E402  (the site builder's cache of nbval's outputs)
 
 #: Seconds nbval waits for each output message of a finished cell (nbval's own value: 5).
 NBVAL_OUTPUT_TIMEOUT = 120
@@ -57,7 +59,11 @@ OPT_OUT_VAR = "AECOURSE_NBVAL_KERNEL"
 _nbval_start_new_kernel = nbval.kernel.start_new_kernel
 #: Where passing checks record progress during the tests (see the module docstring).
 STANDING_VAR = "AECOURSE_DATA_HOME"
-_state: dict = {"tmp": None, "spec": None, "error": None, "standing": None, "standing_before": None}
+_state: dict = {"tmp": None, "spec": None, "error": None, "standing": None, "standing_before": None,
+               "captured": [], "capture_error": None}
+#: The website's test file: ordered after the chapters, whose outputs it shows.
+SITE_TEST = "test_site.py"
+_capture = executed.Capture()
 
 
 def _offline_spec() -> Path:
@@ -118,9 +124,38 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if isinstance(item, IPyNbCell):
             item.output_timeout = NBVAL_OUTPUT_TIMEOUT
+    # The website's tests read the outputs nbval got (``.cache/executed``): they run after the last
+    # chapter cell (with pytest-xdist's --dist loadgroup both sit in the group "chapters").
+    site = [item for item in items if item.path.name == SITE_TEST]
+    cells = [n for n, item in enumerate(items) if isinstance(item, IPyNbCell)]
+    if site and cells:
+        rest = [item for item in items if item.path.name != SITE_TEST]
+        last = max(n for n, item in enumerate(rest) if isinstance(item, IPyNbCell))
+        items[:] = rest[:last + 1] + site + rest[last + 1:]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Hand each chapter cell nbval ran to the site's cache of executed chapters (website/executed.py)."""
+    outcome = yield
+    if call.when == "call" and isinstance(item, IPyNbCell):
+        report = outcome.get_result()
+        try:
+            path = _capture.record(Path(str(item.parent.fspath)), item.parent.nb, item.cell_num,
+                                   report.passed, item.test_outputs)
+        except Exception as err:  # noqa: BLE001 - the cache is an optimisation; the site executes itself
+            path = None
+            _state["capture_error"] = f"{type(err).__name__}: {err}"
+        if path is not None:
+            _state["captured"].append(path.stem)
 
 
 def pytest_terminal_summary(terminalreporter):
+    if _state["captured"]:
+        terminalreporter.write_line(f"executed chapters kept for the website (.cache/executed): "
+                                    f"{', '.join(_state['captured'])}")
+    if _state["capture_error"]:
+        terminalreporter.write_line(f"could not keep an executed chapter for the website: {_state['capture_error']}")
     spec = _state["spec"]
     if spec is not None:
         import json

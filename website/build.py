@@ -1,0 +1,308 @@
+"""Build the course website: ``make site`` (``python -m website.build``) -> ``_build/site/``.
+
+A static site (Sphinx + myst-nb + sphinx-book-theme, Jupyter Book 1's stack: it builds with no
+network, where Jupyter Book 2 / mystmd fetches its theme from the web) with one page per chapter
+and an index with the course map.
+
+**What a page shows is what a learner sees**: the cells of the released notebook ``course/<id>``
+(stubs, goals, public checks, blank answer cells; nbgrader already cut the solutions and hidden
+tests), with the outputs of an executed run of the chapter attached to every cell whose source is
+the same in ``solutions/<id>``. Cells that differ (a stub, an answer cell), graded and answer cells,
+and cells that call a public check get no output: a check's output from the solution run would tell
+a stub "public checks passed". Interactive widgets cannot run on a static page; their output is a
+note that says where they do.
+
+**Executed once**: the outputs come from ``.cache/executed/<id>.ipynb``, which the test suite's
+nbval run writes (``website/executed.py``), when its key matches the sources; otherwise the chapter
+is executed here (nbclient, the current venv's kernel, network off through a socket guard, an empty
+data folder) and the copy is cached for the next build.
+
+**Nothing secret in the build**: no source notebook is copied (``html_copy_source = False``, no
+download button), and after the build :mod:`website.leaks` scans every built file for every
+solution's distinctive lines, every hidden test line and every accepted quiz answer; a leak fails
+the build.
+
+Math renders offline with the MathJax 2 copy shipped by the ``jupyter-server-mathjax`` package,
+copied into the build (``_static/mathjax``). Each page links to the chapter in JupyterLab on Binder
+and in Colab.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from base64 import b64decode
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from website import executed, leaks
+
+REPO = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+BUILD = REPO / "_build"
+OUT = BUILD / "site"
+GITHUB = "aecourse/aecourse"
+BINDER_URL = "https://mybinder.org/v2/gh/{repo}/HEAD?urlpath=lab/tree/course/{id}/{id}.ipynb"
+COLAB_URL = "https://colab.research.google.com/github/{repo}/blob/main/course/{id}/{id}.ipynb"
+#: Code cells whose output belongs to the learner's own answer, not to the solution run.
+CHECK_CALL = re.compile(r"\bchecks\.\w+|\bcheck_(choice|blank|number|numbers)\s*\(|\bpassed\s*\(\s*\)")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = ("An interactive widget is shown here when the notebook runs. It needs a live kernel: "
+               "open this chapter in JupyterLab (locally, on Binder or in Colab) to use it.")
+#: What of jupyter-server-mathjax's MathJax 2 the pages use (TeX in, CommonHTML out, its web fonts).
+MATHJAX_KEEP = ("MathJax.js", "config/TeX-AMS_CHTML.js", "config/TeX-AMS-MML_HTMLorMML.js", "extensions",
+                "jax/input/TeX", "jax/output/CommonHTML", "jax/element", "fonts/HTML-CSS/TeX/woff",
+                "localization/en", "LICENSE")
+
+
+@dataclass
+class Chapter:
+    id: str
+    title: str  # "Sparse autoencoders: codes you can read"
+    number: str  # "02"
+    summary: str  # first sentence of the chapter's introduction ("" when there is none)
+    source: str  # where the outputs came from: "nbval", "build" (executed here), "cache"
+    binder: str = ""
+    colab: str = ""
+
+
+@dataclass
+class Site:
+    out: Path
+    chapters: list[Chapter]
+    seconds: float
+    bytes: int
+    files: int
+    alts: dict[str, str] = field(default_factory=dict)
+
+
+def launch_urls(chapter: str, repo: str = GITHUB) -> tuple[str, str]:
+    return BINDER_URL.format(repo=repo, id=chapter), COLAB_URL.format(repo=repo, id=chapter)
+
+
+def cell_text(cell) -> str:
+    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
+
+
+# --------------------------------------------------------------------------- titles
+def title_of(nb) -> tuple[str, str, str]:
+    """(number, title, first sentence) from the first markdown cell that starts with a level-1 heading."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell_text(cell).strip().splitlines()
+        if not lines or not lines[0].startswith("# "):
+            continue
+        heading = lines[0][2:].strip()
+        m = re.match(r"(\d+)\s*[·:.-]\s*(.+)", heading)
+        number, title = (m.group(1), m.group(2)) if m else ("", heading)
+        body = " ".join(line.strip() for line in lines[1:] if line.strip() and not line.startswith("#"))
+        body = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0] if body else ""
+        return number, title, body
+    return "", "", ""
+
+
+# --------------------------------------------------------------------------- executed outputs
+def execute(notebook: Path, timeout: int = 900):
+    """Run a solutions notebook top to bottom in the current venv's kernel, network off (socket guard,
+    as tests/browserhelp.py's), an empty data folder and progress folder; the executed NotebookNode."""
+    from nbclient import NotebookClient
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from browserhelp import NET_GUARD  # one guard for the tests and the site
+
+    nb = nbformat.read(notebook, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="aecourse-site-") as tmp:
+        guard = Path(tmp) / "guard"
+        guard.mkdir()
+        (guard / "sitecustomize.py").write_text(NET_GUARD)
+        env = dict(os.environ)
+        env.update(PYTHONPATH=os.pathsep.join([str(guard), str(REPO / "src"), env.get("PYTHONPATH", "")]),
+                   AECOURSE_DATA=str(Path(tmp) / "data"), AECOURSE_DATA_HOME=str(Path(tmp) / "home"),
+                   OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"), MPLBACKEND="module://matplotlib_inline.backend_inline")
+        (Path(tmp) / "data").mkdir()
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(notebook.parent)}})
+        client.execute(env=env)
+    return nb
+
+
+def executed_notebook(notebook: Path, use_cache: bool = True) -> tuple[object, str]:
+    """(executed solutions notebook, where it came from)."""
+    if use_cache:
+        nb = executed.load(notebook)
+        if nb is not None:
+            return nb, nb.metadata[executed.META].get("by", "cache")
+    nb = execute(notebook)
+    executed.save(notebook, nb, "build")
+    return nb, "build"
+
+
+# --------------------------------------------------------------------------- the learner's page
+def shows_outputs(course_cell, solution_cell) -> bool:
+    """Whether a course cell may show the solution run's outputs (see the module docstring)."""
+    if course_cell.cell_type != "code" or solution_cell is None:
+        return False
+    meta = course_cell.metadata.get("nbgrader", {})
+    if meta.get("grade") or meta.get("solution"):
+        return False
+    source = cell_text(course_cell)
+    return source == cell_text(solution_cell) and not CHECK_CALL.search(source)
+
+
+def _clean_output(out, chapter: str, code_number: int, alts: dict[str, str]):
+    """An output as the static page shows it (widgets -> a note), image alt texts recorded in ``alts``
+    (sha256 of the image bytes -> alt, the name myst-nb gives the image file)."""
+    out = copy.deepcopy(out)
+    data = out.get("data")
+    if data is None:
+        return out
+    if WIDGET_MIME in data:
+        return nbformat.v4.new_output("display_data", data={"text/markdown": f"*{WIDGET_NOTE}*",
+                                                            "text/plain": WIDGET_NOTE})
+    for mime in ("image/png", "image/jpeg", "image/gif"):
+        if mime in data:
+            meta = out.get("metadata", {}).get(mime, {})
+            alt = meta.get("alt") if isinstance(meta, dict) else None
+            if not (isinstance(alt, str) and alt.strip()):
+                alt = f"Figure output of code cell {code_number} in chapter {chapter}"
+            digest = hashlib.sha256(b64decode(data[mime])).hexdigest()
+            alts.setdefault(digest, alt.strip())
+    return out
+
+
+def learner_page(chapter: str, course_nb, run_nb, alts: dict[str, str]):
+    """The page notebook: the course cells, outputs of ``run_nb`` where they belong, the launch links."""
+    page = copy.deepcopy(course_nb)
+    page.metadata.pop("widgets", None)
+    run_cells = {c.get("id"): c for c in run_nb.cells if c.get("id")}
+    code_number = 0
+    for cell in page.cells:
+        if cell.cell_type != "code":
+            continue
+        code_number += 1
+        cell.execution_count = None
+        solved = run_cells.get(cell.get("id"))
+        if shows_outputs(cell, solved):
+            cell.outputs = [_clean_output(o, chapter, code_number, alts) for o in solved.outputs]
+        else:
+            cell.outputs = []
+    binder, colab = launch_urls(chapter)
+    links = nbformat.v4.new_markdown_cell(
+        f"[Open in JupyterLab on Binder]({binder}) · [Open in Colab]({colab})\n\n"
+        "These pages show the chapter as you receive it, with the outputs of a run; "
+        "the exercises are yours to solve in the notebook.", id="site-launch-links")
+    first_h1 = next((i for i, c in enumerate(page.cells)
+                     if c.cell_type == "markdown" and cell_text(c).lstrip().startswith("# ")), -1)
+    page.cells.insert(first_h1 + 1, links)
+    return page
+
+
+def index_page(chapters: list[Chapter]) -> str:
+    lines = ["# Autoencoders: a Jupyter-first course", "",
+             "Build dense, sparse and disentangled autoencoders step by step, one notebook per chapter, "
+             "on a small helper library. Each page shows a chapter as a learner receives it "
+             "(explanations, figures and outputs of a run, the exercises with their goals and public checks) "
+             "and opens it in JupyterLab on Binder or in Colab.", "", "## Course map", ""]
+    for ch in chapters:
+        label = f"{ch.number} · {ch.title}" if ch.number else ch.title
+        lines.append(f"1. [{label}]({ch.id}.ipynb){': ' + ch.summary if ch.summary else ''} "
+                     f"([Binder]({ch.binder}), [Colab]({ch.colab}))")
+    lines += ["", "```{toctree}", ":hidden:", ":maxdepth: 1", "", *[ch.id for ch in chapters], "```", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the build
+def mathjax_source() -> Path:
+    import jupyter_server_mathjax
+
+    return Path(jupyter_server_mathjax.__file__).resolve().parent / "static"
+
+
+def stage(src: Path, root: Path = REPO, use_cache: bool = True, log=print) -> tuple[list[Chapter], dict]:
+    """Write the Sphinx project (conf, templates, static files, pages) into ``src``."""
+    from aecourse.release import chapter_ids
+
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    shutil.copy(HERE / "conf.py", src / "conf.py")
+    for sub in ("_templates", "_static"):
+        if (HERE / sub).is_dir():
+            shutil.copytree(HERE / sub, src / sub)
+    mj_src, mj_dest = mathjax_source(), src / "_static" / "mathjax"
+    for rel in MATHJAX_KEEP:
+        path = mj_src / rel
+        (mj_dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if path.is_dir() else shutil.copy)(path, mj_dest / rel)
+    chapters, alts = [], {}
+    for cid in chapter_ids(root):
+        solution = root / "solutions" / cid / f"{cid}.ipynb"
+        course = nbformat.read(root / "course" / cid / f"{cid}.ipynb", as_version=4)
+        start = time.monotonic()
+        run_nb, how = executed_notebook(solution, use_cache)
+        log(f"site: {cid}: outputs from {'the nbval run' if how == 'nbval' else how} "
+            f"({time.monotonic() - start:.1f} s)")
+        page = learner_page(cid, course, run_nb, alts)
+        nbformat.write(page, src / f"{cid}.ipynb")
+        number, title, summary = title_of(course)
+        binder, colab = launch_urls(cid)
+        chapters.append(Chapter(cid, title or cid, number, summary, how, binder, colab))
+    (src / "index.md").write_text(index_page(chapters), encoding="utf-8")
+    (src / "image_alts.json").write_text(json.dumps(alts, indent=1), encoding="utf-8")
+    return chapters, alts
+
+
+def tree_size(folder: Path) -> tuple[int, int]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files), len(files)
+
+
+def build(out: Path = OUT, root: Path = REPO, use_cache: bool = True, log=print) -> Site:
+    """Stage and build the site into ``out``; raises if Sphinx fails or a secret is found in the build."""
+    start = time.monotonic()
+    out = Path(out)
+    work = out.parent / f"{out.name}-work"
+    src = work / "src"
+    chapters, alts = stage(src, root, use_cache, log)
+    if out.exists():
+        shutil.rmtree(out)
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-E",
+           "-d", str(work / "doctrees"), str(src), str(out)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"),
+                                                        os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sphinx-build failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    found = leaks.scan(out, leaks.secrets(root))
+    if found:
+        raise RuntimeError("the built site gives answers away:\n" + "\n".join(map(str, found[:20])))
+    size, files = tree_size(out)
+    site = Site(out, chapters, time.monotonic() - start, size, files, alts)
+    log(f"site: {out} built in {site.seconds:.1f} s, {files} files, {size / 1e6:.1f} MB; no solution, hidden "
+        f"test or accepted answer in it")
+    return site
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m website.build", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT.relative_to(REPO)})")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="execute every chapter here, ignoring the executed copies in .cache/executed")
+    args = parser.parse_args(argv)
+    build(args.out, use_cache=not args.no_cache)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
