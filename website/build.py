@@ -59,10 +59,9 @@ CHECK_CALL = re.compile(r"\bchecks\.\w+|\bcheck_(choice|blank|number|numbers)\s*
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ("An interactive widget is shown here when the notebook runs. It needs a live kernel: "
                "open this chapter in JupyterLab (locally, on Binder or in Colab) to use it.")
-#: What of jupyter-server-mathjax's MathJax 2 the pages use (TeX in, CommonHTML out, its web fonts).
-MATHJAX_KEEP = ("MathJax.js", "config/TeX-AMS_CHTML.js", "config/TeX-AMS-MML_HTMLorMML.js", "extensions",
-                "jax/input/TeX", "jax/output/CommonHTML", "jax/element", "fonts/HTML-CSS/TeX/woff",
-                "localization/en", "LICENSE")
+#: What of jupyter-server-mathjax's MathJax 2 the pages do not use (they use the HTML-CSS output
+#: with its STIX web fonts, in English).
+MATHJAX_SKIP = ("jax/output/SVG", "localization")
 
 
 @dataclass
@@ -229,8 +228,9 @@ def mathjax_source() -> Path:
     return Path(jupyter_server_mathjax.__file__).resolve().parent / "static"
 
 
-def stage(src: Path, root: Path = REPO, use_cache: bool = True, log=print) -> tuple[list[Chapter], dict]:
-    """Write the Sphinx project (conf, templates, static files, pages) into ``src``."""
+def stage(src: Path, root: Path = REPO, use_cache: bool = True, log=print,
+          only: list[str] | None = None) -> tuple[list[Chapter], dict]:
+    """Write the Sphinx project (conf, templates, static files, pages) into ``src``; ``only``: these chapters."""
     from aecourse.release import chapter_ids
 
     if src.exists():
@@ -240,13 +240,11 @@ def stage(src: Path, root: Path = REPO, use_cache: bool = True, log=print) -> tu
     for sub in ("_templates", "_static"):
         if (HERE / sub).is_dir():
             shutil.copytree(HERE / sub, src / sub)
-    mj_src, mj_dest = mathjax_source(), src / "_static" / "mathjax"
-    for rel in MATHJAX_KEEP:
-        path = mj_src / rel
-        (mj_dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if path.is_dir() else shutil.copy)(path, mj_dest / rel)
+    shutil.copytree(mathjax_source(), src / "_static" / "mathjax",
+                    ignore=lambda folder, names: [n for n in names if any(
+                        (Path(folder) / n).as_posix().endswith("/" + skip) for skip in MATHJAX_SKIP)])
     chapters, alts = [], {}
-    for cid in chapter_ids(root):
+    for cid in [c for c in chapter_ids(root) if not only or c in only]:
         solution = root / "solutions" / cid / f"{cid}.ipynb"
         course = nbformat.read(root / "course" / cid / f"{cid}.ipynb", as_version=4)
         start = time.monotonic()
@@ -268,13 +266,14 @@ def tree_size(folder: Path) -> tuple[int, int]:
     return sum(p.stat().st_size for p in files), len(files)
 
 
-def build(out: Path = OUT, root: Path = REPO, use_cache: bool = True, log=print) -> Site:
+def build(out: Path = OUT, root: Path = REPO, use_cache: bool = True, log=print,
+          only: list[str] | None = None) -> Site:
     """Stage and build the site into ``out``; raises if Sphinx fails or a secret is found in the build."""
     start = time.monotonic()
     out = Path(out)
     work = out.parent / f"{out.name}-work"
     src = work / "src"
-    chapters, alts = stage(src, root, use_cache, log)
+    chapters, alts = stage(src, root, use_cache, log, only)
     if out.exists():
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-E",
@@ -299,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT.relative_to(REPO)})")
     parser.add_argument("--no-cache", action="store_true",
                         help="execute every chapter here, ignoring the executed copies in .cache/executed")
+    parser.add_argument("--chapter", action="append", metavar="ID",
+                        help="build only this chapter (repeatable; for a quick look while editing)")
     args = parser.parse_args(argv)
-    build(args.out, use_cache=not args.no_cache)
+    build(args.out, use_cache=not args.no_cache, only=args.chapter)
     return 0
 
 

@@ -53,15 +53,13 @@ html_theme_options = {
     "pygments_dark_style": "a11y-high-contrast-dark",
 }
 
-# MathJax 2 from the build itself (no CDN), TeX in, CommonHTML out.
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS_CHTML"
+# MathJax 2 from the build itself (jupyter-server-mathjax's copy: no CDN): TeX in, HTML-CSS out with the
+# STIX web fonts it ships, MathML kept beside each formula for screen readers.
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
 mathjax2_config = {
-    "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
-                "processEscapes": True, "processClass": "math|output_area", "ignoreClass": "document"},
-    "HTML-CSS": {"availableFonts": [], "webFont": "TeX"},
-    "CommonHTML": {"webFont": "TeX"},
+    "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]], "processEscapes": True},
+    "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None},
     "menuSettings": {"assistiveMML": True},
-    "showMathMenu": False,
     "messageStyle": "none",
 }
 

@@ -12,8 +12,8 @@
   the word "distinct" are on every page); what gives the answer away is the pair.
 
 A line is *distinctive* when, after :func:`normalise` (whitespace collapsed, markdown emphasis and
-backticks dropped), it has at least :data:`MIN_CHARS` characters and occurs nowhere in the learner's
-notebook of that chapter. So ``pass``, ``return x``, ``### END SOLUTION`` or a line the chapter also
+backticks dropped), it has at least :data:`MIN_CHARS` characters and occurs in no learner notebook
+of the course (a line one chapter shows openly, another may solve with: it is public either way). So ``pass``, ``return x``, ``### END SOLUTION`` or a line the chapter also
 shows in a hint or in an unchanged cell are not secrets; ``return z.abs().sum(dim=1).mean()`` is.
 The threshold: the shortest solution lines that say something (``z.clamp(min=0)``, 14 characters)
 stay in, and the noise lines (``else:``, ``return out``, ``model.eval()``) fall below it or occur in
@@ -22,7 +22,10 @@ the learner's notebook anyway.
 :func:`scan` reads every file of a build (HTML, JS, JSON, text, notebooks, search index; any file
 that decodes as UTF-8) in three views: as is, with HTML tags removed and entities decoded (syntax
 highlighting splits a line into many ``<span>`` elements), and with JSON/JS string escapes decoded,
-each normalised as above, and reports each secret found.
+each normalised as above, and reports each secret found. Answers are per chapter (``answer_q1`` is
+in every chapter, with different answers), so a chapter's answers are looked for in every file but the
+other chapters' pages (``<other id>.html``). An answer the learner's notebook itself gives away is
+no secret the site can keep: :func:`course_giveaways` lists those, for their own test.
 """
 from __future__ import annotations
 
@@ -97,8 +100,15 @@ def accepted_answers(solution_nb) -> dict[str, set[str]]:
     return found
 
 
-def chapter_secrets(chapter: str, solution_nb, course_nb) -> list[Secret]:
-    learner = normalise("\n".join(_source(c) for c in course_nb.cells))
+def learner_text(course_nb) -> str:
+    return normalise("\n".join(_source(c) for c in course_nb.cells))
+
+
+def chapter_secrets(chapter: str, solution_nb, course_nb, public: str | None = None) -> list[Secret]:
+    """The chapter's secrets; ``public``: the normalised text of every learner notebook of the course
+    (default: this chapter's). Answers the chapter's own learner notebook shows are left out."""
+    own = learner_text(course_nb)
+    learner = own if public is None else public
     learner_lines = {normalise(line) for c in course_nb.cells for line in _source(c).splitlines()}
     out: dict[tuple[str, str], Secret] = {}
 
@@ -123,7 +133,8 @@ def chapter_secrets(chapter: str, solution_nb, course_nb) -> list[Secret]:
     for var, answers in sorted(accepted_answers(solution_nb).items()):
         for ans in sorted(answers):
             secret = Secret(chapter, "answer", f"{var} = {ans!r}", answer_pattern(var, ans))
-            out.setdefault(("answer", secret.text), secret)
+            if not secret.found_in(own):
+                out.setdefault(("answer", secret.text), secret)
     return list(out.values())
 
 
@@ -131,11 +142,26 @@ def secrets(root: Path) -> list[Secret]:
     """Every secret of every chapter of the course at ``root`` (solutions/ and course/)."""
     from aecourse.release import chapter_ids
 
+    notebooks = {cid: (nbformat.read(Path(root) / "solutions" / cid / f"{cid}.ipynb", as_version=4),
+                       nbformat.read(Path(root) / "course" / cid / f"{cid}.ipynb", as_version=4))
+                 for cid in chapter_ids(root)}
+    public = "\n".join(learner_text(course) for _, course in notebooks.values())
+    return [s for cid, (sol, course) in notebooks.items() for s in chapter_secrets(cid, sol, course, public)]
+
+
+def course_giveaways(root: Path) -> list[Secret]:
+    """Accepted answers that a chapter's learner notebook (course/) itself shows, as ``answer_q1 = "b"``."""
+    from aecourse.release import chapter_ids
+
     found = []
     for cid in chapter_ids(root):
         sol = nbformat.read(Path(root) / "solutions" / cid / f"{cid}.ipynb", as_version=4)
-        course = nbformat.read(Path(root) / "course" / cid / f"{cid}.ipynb", as_version=4)
-        found += chapter_secrets(cid, sol, course)
+        own = learner_text(nbformat.read(Path(root) / "course" / cid / f"{cid}.ipynb", as_version=4))
+        for var, answers in sorted(accepted_answers(sol).items()):
+            for ans in sorted(answers):
+                secret = Secret(cid, "answer", f"{var} = {ans!r}", answer_pattern(var, ans))
+                if secret.found_in(own):
+                    found.append(secret)
     return found
 
 
@@ -153,6 +179,7 @@ def views(text: str) -> list[str]:
 def scan(folder: Path, secrets_: list[Secret]) -> list[Leak]:
     """Every (file, secret) where a secret occurs in a file under ``folder``."""
     leaks = []
+    chapters = {s.chapter for s in secrets_}
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         try:
             text = path.read_text(encoding="utf-8")
@@ -165,6 +192,8 @@ def scan(folder: Path, secrets_: list[Secret]) -> list[Leak]:
                 pass
         seen = views(text)
         for secret in secrets_:
+            if secret.kind == "answer" and path.stem in chapters and path.stem != secret.chapter:
+                continue  # another chapter's page: its answer_q1 is another question
             if any(secret.found_in(v) for v in seen):
                 leaks.append(Leak(str(path.relative_to(folder)), secret))
     return leaks
