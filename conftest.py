@@ -22,6 +22,12 @@ own kernel (``python3``: usually the current venv), online, with your data folde
 loop on one chapter without the Binder environment. ``--nbval-kernel-name`` / ``--nbval-current-env``
 on the command line also win over the Binder kernel.
 
+**Executed chapters for the website.** Each chapter cell nbval runs is handed to
+``website/executed.py``; once every code cell of a chapter has passed, the chapter with those outputs is
+written to ``.cache/executed/<id>.ipynb`` with a key of its sources, and ``tests/test_site.py`` (ordered
+after the chapters here, and in their xdist group) builds the website from it instead of running the
+chapters again.
+
 **Progress records.** Public checks that pass note it in the learner's progress record
 (``aecourse.standing``). For the whole session ``AECOURSE_DATA_HOME`` points at a new, empty
 folder (removed at the end), set here before any test runs, so neither the tests, nor the nbval

@@ -182,7 +182,8 @@ def test_no_solution_hidden_test_or_answer_in_build(site):
         assert {"solution", "answer"} <= kinds, f"{cid}: the leak scan found no solution line or answer to look for"
     found = leaks.scan(site.out, secrets)
     assert not found, "the site gives answers away:\n" + "\n".join(map(str, found[:30]))
-    assert not (site.out / "_sources").exists(), "source files are copied into the build"
+    sources = [p for p in (site.out / "_sources").rglob("*") if p.is_file()]
+    assert not sources, f"source files are copied into the build: {sources[:5]}"
     for nb in site.out.rglob("*.ipynb"):
         assert "BEGIN SOLUTION" not in nb.read_text(encoding="utf-8"), f"{nb} is a solutions notebook"
 
