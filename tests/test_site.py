@@ -134,6 +134,7 @@ def visits(site, served):
             page.goto(f"{served}/{rel}", wait_until="load")
             math_ready = page.evaluate(MATH_READY_JS)
             facts = page.evaluate(PAGE_FACTS_JS)
+            errors = list(errors)  # the page's own; axe fetches style sheets again, relative to the page
             result = axe.run(page)
             violations = result.response["violations"]
             facts.update(errors=errors, outside=outside[before:], math_ready=math_ready, violations=[

@@ -197,13 +197,16 @@ def learner_page(chapter: str, course_nb, run_nb, alts: dict[str, str]):
         else:
             cell.outputs = []
     binder, colab = launch_urls(chapter)
-    links = nbformat.v4.new_markdown_cell(
-        f"[Open in JupyterLab on Binder]({binder}) · [Open in Colab]({colab})\n\n"
-        "These pages show the chapter as you receive it, with the outputs of a run; "
-        "the exercises are yours to solve in the notebook.", id="site-launch-links")
-    first_h1 = next((i for i, c in enumerate(page.cells)
-                     if c.cell_type == "markdown" and cell_text(c).lstrip().startswith("# ")), -1)
-    page.cells.insert(first_h1 + 1, links)
+    links = (f"[Open in JupyterLab on Binder]({binder}) · [Open in Colab]({colab})\n\n"
+             "*This page shows the chapter as you receive it, with the outputs of a run; "
+             "the exercises are yours to solve in the notebook.*")
+    first_h1 = next((c for c in page.cells
+                     if c.cell_type == "markdown" and cell_text(c).lstrip().startswith("# ")), None)
+    if first_h1 is None:  # no title: the links open the page
+        page.cells.insert(0, nbformat.v4.new_markdown_cell(links, id="site-launch-links"))
+    else:  # right under the title
+        heading, _, rest = cell_text(first_h1).lstrip().partition("\n")
+        first_h1.source = f"{heading}\n\n{links}\n\n{rest.lstrip()}"
     return page
 
 
@@ -283,6 +286,11 @@ def build(out: Path = OUT, root: Path = REPO, use_cache: bool = True, log=print,
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"sphinx-build failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    for leftover in (out / "_static").glob("*.html"):  # the themes' webpack macros, Jinja source, not pages
+        leftover.unlink()
+    sources = out / "_sources"
+    if sources.is_dir() and not any(sources.iterdir()):
+        sources.rmdir()
     found = leaks.scan(out, leaks.secrets(root))
     if found:
         raise RuntimeError("the built site gives answers away:\n" + "\n".join(map(str, found[:20])))

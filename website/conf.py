@@ -38,6 +38,8 @@ html_show_sphinx = False
 html_static_path = ["_static"]
 html_css_files = ["site.css"]
 html_last_updated_fmt = None
+# The pydata theme's colour mode: a value of its own (unset, its script logs an error on every page).
+html_context = {"default_mode": "light"}
 html_theme_options = {
     "use_download_button": False,
     "use_repository_button": False,
