@@ -358,3 +358,50 @@ def test_no_learner_notebook_gives_its_own_answer_away():
 
     found = leaks.course_giveaways(REPO)
     assert not found, f"learner notebooks that show an accepted answer: {[(s.chapter, s.text) for s in found]}"
+
+
+def test_learner_page_takes_outputs_only_where_the_learner_has_the_same_cell():
+    """The page of a chapter: outputs on unchanged cells; none on stubs, graded cells or public checks;
+    widgets become a note; a figure's alt text comes from its output metadata, else says what it is."""
+    from base64 import b64encode
+
+    from website import build
+
+    png = b64encode(b"\x89PNG fake bytes").decode()
+    alt_png = b64encode(b"\x89PNG other bytes").decode()
+    v4 = nbformat.v4
+    figure = v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})
+    described = v4.new_output("display_data", data={"image/png": alt_png, "text/plain": "<Figure>"},
+                              metadata={"image/png": {"alt": "Ten digits and their reconstructions"}})
+    widget = v4.new_output("display_data", data={build.WIDGET_MIME: {"model_id": "x"}, "text/plain": "VBox()"})
+    printed = v4.new_output("stream", name="stdout", text="✅ public checks passed\n")
+    sol_cells = [
+        v4.new_markdown_cell("# 99 · A chapter\n\nIt is short. Very.", id="t"),
+        v4.new_code_cell("plot()", id="a", outputs=[figure, described]),
+        v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", id="b",
+                         metadata={"nbgrader": {"solution": True, "grade_id": "ex_f"}},
+                         outputs=[v4.new_output("stream", name="stdout", text="solved\n")]),
+        v4.new_code_cell("checks.x.f(f)", id="c", outputs=[printed],
+                         metadata={"nbgrader": {"grade": True, "grade_id": "test_f"}}),
+        v4.new_code_cell("checks.x.g(f)", id="d", outputs=[printed]),
+        v4.new_code_cell("table()", id="e", outputs=[widget]),
+    ]
+    course_cells = [nbformat.from_dict(dict(c)) for c in copy_cells(sol_cells)]
+    course_cells[2].source = "def f():\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    sol, course = v4.new_notebook(cells=sol_cells), v4.new_notebook(cells=course_cells)
+    alts: dict[str, str] = {}
+    page = build.learner_page("99-x", course, sol, alts)
+    cells = {c.get("id"): c for c in page.cells}
+    assert len(cells["a"].outputs) == 2
+    assert not cells["b"].outputs and not cells["c"].outputs and not cells["d"].outputs
+    assert build.WIDGET_MIME not in cells["e"].outputs[0].data and "JupyterLab" in cells["e"].outputs[0].data["text/plain"]
+    assert sorted(alts.values()) == ["Figure output of code cell 1 in chapter 99-x", "Ten digits and their reconstructions"]
+    title = page.cells[0].source
+    assert title.startswith("# 99 · A chapter\n") and build.launch_urls("99-x")[0] in title
+    assert build.title_of(course) == ("99", "A chapter", "It is short.")
+
+
+def copy_cells(cells):
+    import copy
+
+    return [copy.deepcopy(c) for c in cells]

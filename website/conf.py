@@ -36,6 +36,9 @@ html_copy_source = False
 html_show_sourcelink = False
 html_show_sphinx = False
 html_static_path = ["_static"]
+templates_path = ["_templates"]
+# The theme's sidebar (theme.conf) with the site title in a landmark and no icon links (there are none).
+html_sidebars = {"**": ["site-logo.html", "search-button-field.html", "sbt-sidebar-nav.html"]}
 html_css_files = ["site.css"]
 html_last_updated_fmt = None
 # The pydata theme's colour mode: a value of its own (unset, its script logs an error on every page).
