@@ -15,11 +15,14 @@ TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PYTEST_ARGS ?=
 LAB_ARGS ?=
+# The course website's math: MathJax 3 from npm, into .cache/npm (website/build.py copies it into the site).
+MATHJAX_VERSION ?= 3.2.2
+MATHJAX := .cache/npm/node_modules/mathjax/es5/tex-mml-chtml.js
 # The headless browser tests/test_browser.py drives (Debian's package; Playwright's own
 # browser downloads are never used).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: lab test env system browser release site bench bench-suite clean
+.PHONY: lab test env system browser release site mathjax bench bench-suite clean
 
 env: $(STAMP)
 
@@ -42,13 +45,14 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e ".[grade,test,site]"
 	touch $(STAMP)
 
-# Debian packages the tests need: chromium (tests/test_browser*.py) and bubblewrap (the grading
-# sandbox, `aecourse grade`). Nothing to do (and no network) when both are there; installed with
+# Debian packages the tests need: chromium (tests/test_browser*.py, tests/test_site.py), bubblewrap (the
+# grading sandbox, `aecourse grade`) and npm (to install the website's MathJax once). Nothing to do (and no network) when both are there; installed with
 # apt-get when we may (root), else a note says how.
 system:
 	@missing=""; \
 	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian's$$missing for the tests (apt-get install$$missing)"; \
@@ -69,7 +73,7 @@ lab: env
 # nbval runs each chapter once, in a Binder-like venv (built once into .cache/, sharing .venv's files by
 # hard links) with the network off and an empty data folder: see conftest.py. AECOURSE_NBVAL_KERNEL=current
 # runs nbval in the notebooks' own kernel (this venv, online) instead.
-test: env system
+test: env system mathjax
 	AECOURSE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 release: env
@@ -78,8 +82,18 @@ release: env
 # The course website (website/build.py): every chapter as the learner sees it, with the outputs of the
 # test suite's nbval run when they are current (.cache/executed/), else of a run made here; -> _build/site/.
 # `make test` builds and checks it too (tests/test_site.py).
-site: env
+site: env mathjax
 	$(BIN)/python -m website.build
+
+# npm is needed once, to install; without it a note says so (and tests/test_site.py skips, or fails under CI).
+mathjax: $(MATHJAX)
+
+$(MATHJAX):
+	@if command -v npm >/dev/null 2>&1; then \
+	    npm install --silent --no-save --no-audit --no-fund --no-package-lock --prefix .cache/npm mathjax@$(MATHJAX_VERSION); \
+	else \
+	    echo "note: npm is missing: the course website needs MathJax $(MATHJAX_VERSION) from npm (apt-get install npm)"; \
+	fi
 
 bench: env
 	$(BIN)/python benchmarks/run_all.py

@@ -22,8 +22,8 @@ download button), and after the build :mod:`website.leaks` scans every built fil
 solution's distinctive lines, every hidden test line and every accepted quiz answer; a leak fails
 the build.
 
-Math renders offline with the MathJax 2 copy shipped by the ``jupyter-server-mathjax`` package,
-copied into the build (``_static/mathjax``). Each page links to the chapter in JupyterLab on Binder
+Math renders offline with MathJax 3 from npm (installed into ``.cache/npm`` by ``make site`` and
+``make test``), copied into the build (``_static/mathjax``). Each page links to the chapter in JupyterLab on Binder
 and in Colab.
 """
 from __future__ import annotations
@@ -59,9 +59,13 @@ CHECK_CALL = re.compile(r"\bchecks\.\w+|\bcheck_(choice|blank|number|numbers)\s*
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ("An interactive widget is shown here when the notebook runs. It needs a live kernel: "
                "open this chapter in JupyterLab (locally, on Binder or in Colab) to use it.")
-#: What of jupyter-server-mathjax's MathJax 2 the pages do not use (they use the HTML-CSS output
-#: with its STIX web fonts, in English).
-MATHJAX_SKIP = ("jax/output/SVG", "localization")
+#: npm's MathJax 3 (``make site`` and ``make test`` install it: ``npm install mathjax@MATHJAX_VERSION`` into
+#: .cache/npm), or the ``es5`` folder of one named by $AECOURSE_MATHJAX.
+MATHJAX_VERSION = "3.2.2"
+MATHJAX_ES5 = REPO / ".cache" / "npm" / "node_modules" / "mathjax" / "es5"
+#: What of it the pages load: the TeX/MathML-to-CHTML bundle and the parts it loads on demand (fonts,
+#: accessibility, speech, menu, TeX extensions).
+MATHJAX_KEEP = ("tex-mml-chtml.js", "output/chtml", "a11y", "sre", "ui", "input/tex", "input/mml", "adaptors")
 
 
 @dataclass
@@ -112,19 +116,24 @@ def title_of(nb) -> tuple[str, str, str]:
 
 
 # --------------------------------------------------------------------------- executed outputs
+def net_guard() -> str:
+    """tests/browserhelp.py's sitecustomize socket guard (one guard for the tests and the site)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from browserhelp import NET_GUARD
+
+    return NET_GUARD
+
+
 def execute(notebook: Path, timeout: int = 900):
     """Run a solutions notebook top to bottom in the current venv's kernel, network off (socket guard,
     as tests/browserhelp.py's), an empty data folder and progress folder; the executed NotebookNode."""
     from nbclient import NotebookClient
 
-    sys.path.insert(0, str(REPO / "tests"))
-    from browserhelp import NET_GUARD  # one guard for the tests and the site
-
     nb = nbformat.read(notebook, as_version=4)
     with tempfile.TemporaryDirectory(prefix="aecourse-site-") as tmp:
         guard = Path(tmp) / "guard"
         guard.mkdir()
-        (guard / "sitecustomize.py").write_text(NET_GUARD)
+        (guard / "sitecustomize.py").write_text(net_guard())
         env = dict(os.environ)
         env.update(PYTHONPATH=os.pathsep.join([str(guard), str(REPO / "src"), env.get("PYTHONPATH", "")]),
                    AECOURSE_DATA=str(Path(tmp) / "data"), AECOURSE_DATA_HOME=str(Path(tmp) / "home"),
@@ -226,9 +235,14 @@ def index_page(chapters: list[Chapter]) -> str:
 
 # --------------------------------------------------------------------------- the build
 def mathjax_source() -> Path:
-    import jupyter_server_mathjax
-
-    return Path(jupyter_server_mathjax.__file__).resolve().parent / "static"
+    """The es5 folder of MathJax 3: $AECOURSE_MATHJAX, else npm's package in .cache/npm."""
+    es5 = Path(os.environ.get("AECOURSE_MATHJAX") or MATHJAX_ES5)
+    if not (es5 / "tex-mml-chtml.js").is_file():
+        raise FileNotFoundError(
+            f"MathJax 3 is missing ({es5}/tex-mml-chtml.js): the pages typeset their math with a local copy. "
+            f"Run `make site` (it runs `npm install --prefix .cache/npm mathjax@{MATHJAX_VERSION}`), or point "
+            "AECOURSE_MATHJAX at the es5 folder of a MathJax 3")
+    return es5
 
 
 def stage(src: Path, root: Path = REPO, use_cache: bool = True, log=print,
@@ -243,9 +257,10 @@ def stage(src: Path, root: Path = REPO, use_cache: bool = True, log=print,
     for sub in ("_templates", "_static"):
         if (HERE / sub).is_dir():
             shutil.copytree(HERE / sub, src / sub)
-    shutil.copytree(mathjax_source(), src / "_static" / "mathjax",
-                    ignore=lambda folder, names: [n for n in names if any(
-                        (Path(folder) / n).as_posix().endswith("/" + skip) for skip in MATHJAX_SKIP)])
+    es5, dest = mathjax_source(), src / "_static" / "mathjax"
+    for rel in MATHJAX_KEEP:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (es5 / rel).is_dir() else shutil.copy)(es5 / rel, dest / rel)
     chapters, alts = [], {}
     for cid in [c for c in chapter_ids(root) if not only or c in only]:
         solution = root / "solutions" / cid / f"{cid}.ipynb"
@@ -281,7 +296,10 @@ def build(out: Path = OUT, root: Path = REPO, use_cache: bool = True, log=print,
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-E",
            "-d", str(work / "doctrees"), str(src), str(out)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"),
+    guard = work / "guard"  # Sphinx runs with the network off: a connection attempt fails the build
+    guard.mkdir(parents=True, exist_ok=True)
+    (guard / "sitecustomize.py").write_text(net_guard())
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(guard), str(REPO), str(REPO / "src"),
                                                         os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -1,7 +1,7 @@
 """Sphinx configuration of the course website (copied into the staged project by website/build.py).
 
-Everything the pages load is in the build: the theme's files, a local MathJax 2 (``_static/mathjax``,
-from the jupyter-server-mathjax package), Sphinx's own search index. No analytics, no web fonts, no
+Everything the pages load is in the build: the theme's files, a local MathJax 3 (``_static/mathjax``,
+npm's ``mathjax``), Sphinx's own search index. No analytics, no web fonts, no
 source notebooks (``html_copy_source = False``, no download or repository buttons).
 """
 from __future__ import annotations
@@ -27,6 +27,8 @@ nb_merge_streams = True
 # Plain text of an output's text/plain after rich mimes; widgets are replaced by the builder.
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
 myst_enable_extensions = ["dollarmath", "amsmath"]
+# "$$...$$" inside a paragraph (no blank line before it), as the chapters write it and Jupyter renders it.
+myst_dmath_double_inline = True
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]  # a chapter's "###" under "#" (a goal box) is fine on a page
 
@@ -58,15 +60,9 @@ html_theme_options = {
     "pygments_dark_style": "a11y-high-contrast-dark",
 }
 
-# MathJax 2 from the build itself (jupyter-server-mathjax's copy: no CDN): TeX in, HTML-CSS out with the
-# STIX web fonts it ships, MathML kept beside each formula for screen readers.
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-mathjax2_config = {
-    "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]], "processEscapes": True},
-    "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None},
-    "menuSettings": {"assistiveMML": True},
-    "messageStyle": "none",
-}
+# MathJax 3 from the build itself (npm's mathjax, copied by build.py into _static/mathjax: no CDN); myst-parser
+# sets its mathjax3_config (process the "math" spans of notebook pages). Assistive MathML comes with it.
+mathjax_path = "mathjax/tex-mml-chtml.js"
 
 # Alt texts of the figures (written by the builder: sha256 of the image -> alt), which myst-nb names
 # by that same sha256. myst-nb 1.x reads only width/height from an output's metadata.
