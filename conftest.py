@@ -69,7 +69,7 @@ _state: dict = {"tmp": None, "spec": None, "error": None, "standing": None, "sta
                "captured": [], "capture_error": None}
 #: The website's test file: ordered after the chapters, whose outputs it shows.
 SITE_TEST = "test_site.py"
-_capture = executed.Capture()
+_capture = executed.SESSION
 
 
 def _offline_spec() -> Path:

@@ -176,6 +176,15 @@ def test_site_builds_every_chapter(site):
     assert positions == sorted(positions), "the course map must list the chapters in order"
 
 
+def test_site_reuses_the_chapters_nbval_ran(site):
+    """A chapter nbval executed in this session is not executed again for the site."""
+    from website import executed
+
+    ran = {Path(p).stem for p in executed.SESSION.written}
+    again = [ch.id for ch in site.chapters if ch.id in ran and ch.source != "nbval"]
+    assert not again, f"chapters executed twice (by nbval and for the site): {again}"
+
+
 def test_no_solution_hidden_test_or_answer_in_build(site):
     from website import leaks
 

@@ -112,3 +112,7 @@ class Capture:
         self.written.append(path)
         del self.cells[notebook]
         return path
+
+
+#: The capture of this process (the root conftest records into it; tests/test_site.py reads what it wrote).
+SESSION = Capture()
