@@ -306,6 +306,8 @@ def build(out: Path = OUT, root: Path = REPO, use_cache: bool = True, log=print,
         raise RuntimeError(f"sphinx-build failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     for leftover in (out / "_static").glob("*.html"):  # the themes' webpack macros, Jinja source, not pages
         leftover.unlink()
+    for source_map in (out / "_static").rglob("*.map"):  # the themes' source maps: for their developers
+        source_map.unlink()
     sources = out / "_sources"
     if sources.is_dir() and not any(sources.iterdir()):
         sources.rmdir()
