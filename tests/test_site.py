@@ -15,7 +15,8 @@ are not executed a second time; run alone, the builder executes them itself.
   with the local MathJax 3 (no ``\\(``, ``$...$`` left in the text), log no console error, and every
   link inside the site must answer 200 with its anchor present. Chapter pages link to Binder and
   Colab. axe-core (from the ``axe-playwright-python`` wheel, injected into the page: offline) must
-  find no serious or critical violation; its counts go to ``artifacts/site/axe.json``.
+  find no serious or critical violation, in the theme's light and dark modes; its counts go to
+  ``artifacts/site/axe.json``.
 """
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ SITE_ARTIFACTS = ARTIFACTS / "site"
 BLOCKING = ("serious", "critical")
 MATH_READY_JS = """() => (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise)
     ? window.MathJax.startup.promise.then(() => true) : false"""
+DARK_MODE_JS = """() => new Promise(resolve => {
+    const style = document.createElement('style');
+    style.textContent = '*, *::before, *::after { transition: none !important; animation: none !important; }';
+    document.head.appendChild(style);
+    const h = document.documentElement;
+    h.dataset.mode = 'dark';
+    h.dataset.theme = 'dark';
+    requestAnimationFrame(() => requestAnimationFrame(() => resolve(true)));
+})"""
 PAGE_FACTS_JS = """() => {
     const main = document.querySelector('main') || document.body;
     const clone = main.cloneNode(true);
@@ -137,8 +147,11 @@ def visits(site, served):
             math_ready = page.evaluate(MATH_READY_JS)
             facts = page.evaluate(PAGE_FACTS_JS)
             errors = list(errors)  # the page's own; axe fetches style sheets again, relative to the page
-            result = axe.run(page)
-            violations = result.response["violations"]
+            violations = axe.run(page).response["violations"]
+            # and in the theme's dark mode (the theme switch sets these two attributes), measured once the
+            # colours have settled (the theme animates them: mid-transition they are neither mode's)
+            page.evaluate(DARK_MODE_JS)
+            violations += [dict(v, id=v["id"] + " (dark mode)") for v in axe.run(page).response["violations"]]
             facts.update(errors=errors, outside=outside[before:], math_ready=math_ready, violations=[
                 {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": len(v["nodes"]),
                  "targets": [n["target"] for n in v["nodes"][:5]]} for v in violations])
