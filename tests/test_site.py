@@ -404,6 +404,8 @@ def test_learner_page_takes_outputs_only_where_the_learner_has_the_same_cell():
     printed = v4.new_output("stream", name="stdout", text="✅ public checks passed\n")
     sol_cells = [
         v4.new_markdown_cell("# 99 · A chapter\n\nIt is short. Very.", id="t"),
+        v4.new_markdown_cell("As in [chapter 1](../01-dense/01-dense.ipynb#pca) and [2](02-sparse/02-sparse.ipynb).",
+                             id="l"),
         v4.new_code_cell("plot()", id="a", outputs=[figure, described]),
         v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", id="b",
                          metadata={"nbgrader": {"solution": True, "grade_id": "ex_f"}},
@@ -414,7 +416,7 @@ def test_learner_page_takes_outputs_only_where_the_learner_has_the_same_cell():
         v4.new_code_cell("table()", id="e", outputs=[widget]),
     ]
     course_cells = [nbformat.from_dict(dict(c)) for c in copy_cells(sol_cells)]
-    course_cells[2].source = "def f():\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    next(c for c in course_cells if c.id == "b").source = "def f():\n    # YOUR CODE HERE\n    raise NotImplementedError()"
     sol, course = v4.new_notebook(cells=sol_cells), v4.new_notebook(cells=course_cells)
     alts: dict[str, str] = {}
     page = build.learner_page("99-x", course, sol, alts)
@@ -423,6 +425,7 @@ def test_learner_page_takes_outputs_only_where_the_learner_has_the_same_cell():
     assert not cells["b"].outputs and not cells["c"].outputs and not cells["d"].outputs
     assert build.WIDGET_MIME not in cells["e"].outputs[0].data and "JupyterLab" in cells["e"].outputs[0].data["text/plain"]
     assert sorted(alts.values()) == ["Figure output of code cell 1 in chapter 99-x", "Ten digits and their reconstructions"]
+    assert cells["l"].source == "As in [chapter 1](01-dense.ipynb#pca) and [2](02-sparse.ipynb)."
     title = page.cells[0].source
     assert title.startswith("# 99 · A chapter\n") and build.launch_urls("99-x")[0] in title
     assert build.title_of(course) == ("99", "A chapter", "It is short.")

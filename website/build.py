@@ -56,6 +56,8 @@ BINDER_URL = "https://mybinder.org/v2/gh/{repo}/HEAD?urlpath=lab/tree/course/{id
 COLAB_URL = "https://colab.research.google.com/github/{repo}/blob/main/course/{id}/{id}.ipynb"
 #: Code cells whose output belongs to the learner's own answer, not to the solution run.
 CHECK_CALL = re.compile(r"\bchecks\.\w+|\bcheck_(choice|blank|number|numbers)\s*\(|\bpassed\s*\(\s*\)")
+#: A markdown link to a chapter notebook in course/ or solutions/ (``](../03-features/03-features.ipynb#x)``).
+CHAPTER_LINK = re.compile(r"\]\((?:\.\./)*(?:(?:course|solutions)/)?(?P<id>\d\d-[\w-]+)/(?P=id)\.ipynb(?P<anchor>#[^)\s]*)?\)")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ("An interactive widget is shown here when the notebook runs. It needs a live kernel: "
                "open this chapter in JupyterLab (locally, on Binder or in Colab) to use it.")
@@ -205,6 +207,9 @@ def learner_page(chapter: str, course_nb, run_nb, alts: dict[str, str]):
             cell.outputs = [_clean_output(o, chapter, code_number, alts) for o in solved.outputs]
         else:
             cell.outputs = []
+    for cell in page.cells:  # a link to another chapter's notebook goes to its page
+        if cell.cell_type == "markdown":
+            cell.source = CHAPTER_LINK.sub(r"](\g<id>.ipynb\g<anchor>)", cell_text(cell))
     binder, colab = launch_urls(chapter)
     links = (f"[Open in JupyterLab on Binder]({binder}) · [Open in Colab]({colab})\n\n"
              "*This page shows the chapter as you receive it, with the outputs of a run; "
