@@ -400,13 +400,17 @@ def test_learner_page_takes_outputs_only_where_the_learner_has_the_same_cell():
     figure = v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})
     described = v4.new_output("display_data", data={"image/png": alt_png, "text/plain": "<Figure>"},
                               metadata={"image/png": {"alt": "Ten digits and their reconstructions"}})
+    html_copy = v4.new_output("display_data", data={
+        "image/png": b64encode(b"\x89PNG third").decode(), "text/plain": "A third figure",
+        "text/html": f'<img src="data:image/png;base64,{png}" alt="A third figure, described">'})
     widget = v4.new_output("display_data", data={build.WIDGET_MIME: {"model_id": "x"}, "text/plain": "VBox()"})
     printed = v4.new_output("stream", name="stdout", text="✅ public checks passed\n")
     sol_cells = [
         v4.new_markdown_cell("# 99 · A chapter\n\nIt is short. Very.", id="t"),
-        v4.new_markdown_cell("As in [chapter 1](../01-dense/01-dense.ipynb#pca) and [2](02-sparse/02-sparse.ipynb).",
-                             id="l"),
-        v4.new_code_cell("plot()", id="a", outputs=[figure, described]),
+        v4.new_markdown_cell("As in [chapter 1](../01-dense/01-dense.ipynb#pca) and [2](02-sparse/02-sparse.ipynb). "
+                             "[![Open In Colab](https://colab.example/badge.svg)](https://colab.example/x) "
+                             '<img src="https://example.org/a.png" alt="A badge">', id="l"),
+        v4.new_code_cell("plot()", id="a", outputs=[figure, described, html_copy]),
         v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", id="b",
                          metadata={"nbgrader": {"solution": True, "grade_id": "ex_f"}},
                          outputs=[v4.new_output("stream", name="stdout", text="solved\n")]),
@@ -421,11 +425,14 @@ def test_learner_page_takes_outputs_only_where_the_learner_has_the_same_cell():
     alts: dict[str, str] = {}
     page = build.learner_page("99-x", course, sol, alts)
     cells = {c.get("id"): c for c in page.cells}
-    assert len(cells["a"].outputs) == 2
+    assert len(cells["a"].outputs) == 3
     assert not cells["b"].outputs and not cells["c"].outputs and not cells["d"].outputs
     assert build.WIDGET_MIME not in cells["e"].outputs[0].data and "JupyterLab" in cells["e"].outputs[0].data["text/plain"]
-    assert sorted(alts.values()) == ["Figure output of code cell 1 in chapter 99-x", "Ten digits and their reconstructions"]
-    assert cells["l"].source == "As in [chapter 1](01-dense.ipynb#pca) and [2](02-sparse.ipynb)."
+    assert sorted(alts.values()) == ["A third figure, described", "Figure output of code cell 1 in chapter 99-x",
+                                     "Ten digits and their reconstructions"]
+    assert cells["l"].source == ("As in [chapter 1](01-dense.ipynb#pca) and [2](02-sparse.ipynb). "
+                                 "[Open In Colab](https://colab.example/x) A badge")
+    assert "text/html" not in cells["a"].outputs[2].data  # the <img> copy: the PNG is shown, with its alt
     title = page.cells[0].source
     assert title.startswith("# 99 · A chapter\n") and build.launch_urls("99-x")[0] in title
     assert build.title_of(course) == ("99", "A chapter", "It is short.")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import html
 import json
 import os
 import re
@@ -58,6 +59,11 @@ COLAB_URL = "https://colab.research.google.com/github/{repo}/blob/main/course/{i
 CHECK_CALL = re.compile(r"\bchecks\.\w+|\bcheck_(choice|blank|number|numbers)\s*\(|\bpassed\s*\(\s*\)")
 #: A markdown link to a chapter notebook in course/ or solutions/ (``](../03-features/03-features.ipynb#x)``).
 CHAPTER_LINK = re.compile(r"\]\((?:\.\./)*(?:(?:course|solutions)/)?(?P<id>\d\d-[\w-]+)/(?P=id)\.ipynb(?P<anchor>#[^)\s]*)?\)")
+#: A text/html output that is only an <img> of the picture beside it (aecourse.viz's copy, for the alt text).
+IMG_COPY = re.compile(r'\s*<img\b(?=[^>]*\bsrc="data:image/)(?:[^>]*\balt="(?P<alt>[^"]*)")?[^>]*>\s*$', re.S)
+#: An image in markdown from the web (a badge): the page shows its alt text, so nothing is loaded from outside.
+REMOTE_IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\(\s*https?://[^)]*\)")
+REMOTE_IMG_TAG = re.compile(r'<img\b(?=[^>]*\bsrc="https?://)(?:[^>]*\balt="(?P<alt>[^"]*)")?[^>]*>', re.S)
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ("An interactive widget is shown here when the notebook runs. It needs a live kernel: "
                "open this chapter in JupyterLab (locally, on Binder or in Colab) to use it.")
@@ -184,6 +190,10 @@ def _clean_output(out, chapter: str, code_number: int, alts: dict[str, str]):
         if mime in data:
             meta = out.get("metadata", {}).get(mime, {})
             alt = meta.get("alt") if isinstance(meta, dict) else None
+            copy_html = IMG_COPY.match(data.get("text/html", "") if isinstance(data.get("text/html"), str) else "")
+            if copy_html:  # the library's <img> copy of the picture (for JupyterLab's alt): the PNG is shown
+                del data["text/html"]
+                alt = alt or html.unescape(copy_html.group("alt") or "")
             if not (isinstance(alt, str) and alt.strip()):
                 alt = f"Figure output of code cell {code_number} in chapter {chapter}"
             digest = hashlib.sha256(b64decode(data[mime])).hexdigest()
@@ -209,7 +219,9 @@ def learner_page(chapter: str, course_nb, run_nb, alts: dict[str, str]):
             cell.outputs = []
     for cell in page.cells:  # a link to another chapter's notebook goes to its page
         if cell.cell_type == "markdown":
-            cell.source = CHAPTER_LINK.sub(r"](\g<id>.ipynb\g<anchor>)", cell_text(cell))
+            text = CHAPTER_LINK.sub(r"](\g<id>.ipynb\g<anchor>)", cell_text(cell))
+            text = REMOTE_IMAGE.sub(lambda m: m.group("alt"), text)
+            cell.source = REMOTE_IMG_TAG.sub(lambda m: m.group("alt") or "", text)
     binder, colab = launch_urls(chapter)
     links = (f"[Open in JupyterLab on Binder]({binder}) · [Open in Colab]({colab})\n\n"
              "*This page shows the chapter as you receive it, with the outputs of a run; "
