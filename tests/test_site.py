@@ -406,7 +406,8 @@ def test_learner_page_takes_outputs_only_where_the_learner_has_the_same_cell():
     widget = v4.new_output("display_data", data={build.WIDGET_MIME: {"model_id": "x"}, "text/plain": "VBox()"})
     printed = v4.new_output("stream", name="stdout", text="✅ public checks passed\n")
     sol_cells = [
-        v4.new_markdown_cell("# 99 · A chapter\n\nIt is short. Very.", id="t"),
+        v4.new_markdown_cell("# 99 · A chapter\n\n[![Open In Colab](https://colab.example/badge.svg)]("
+                             + build.launch_urls("99-x")[1] + ")\n\nIt is short. Very.", id="t"),
         v4.new_markdown_cell("As in [chapter 1](../01-dense/01-dense.ipynb#pca) and [2](02-sparse/02-sparse.ipynb). "
                              "[![Open In Colab](https://colab.example/badge.svg)](https://colab.example/x) "
                              '<img src="https://example.org/a.png" alt="A badge">', id="l"),
@@ -436,6 +437,7 @@ def test_learner_page_takes_outputs_only_where_the_learner_has_the_same_cell():
     title = page.cells[0].source
     assert title.startswith("# 99 · A chapter\n") and build.launch_urls("99-x")[0] in title
     assert build.title_of(course) == ("99", "A chapter", "It is short.")
+    assert "badge" not in title and title.count(build.launch_urls("99-x")[1]) == 1
 
 
 def copy_cells(cells):

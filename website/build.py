@@ -117,7 +117,8 @@ def title_of(nb) -> tuple[str, str, str]:
         heading = lines[0][2:].strip()
         m = re.match(r"(\d+)\s*[·:.-]\s*(.+)", heading)
         number, title = (m.group(1), m.group(2)) if m else ("", heading)
-        body = " ".join(line.strip() for line in lines[1:] if line.strip() and not line.startswith("#"))
+        body = " ".join(line.strip() for line in REMOTE_IMAGE.sub("", "\n".join(lines[1:])).splitlines()
+                        if line.strip() and not line.startswith("#") and not re.fullmatch(r"\[\s*\]\([^)]*\)", line.strip()))
         body = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0] if body else ""
         return number, title, body
     return "", "", ""
@@ -217,12 +218,14 @@ def learner_page(chapter: str, course_nb, run_nb, alts: dict[str, str]):
             cell.outputs = [_clean_output(o, chapter, code_number, alts) for o in solved.outputs]
         else:
             cell.outputs = []
+    binder, colab = launch_urls(chapter)
+    own_launch = re.compile(rf"^[ \t]*\[[^\]\n]*\]\((?:{re.escape(binder)}|{re.escape(colab)})\)[ \t]*\n?", re.M)
     for cell in page.cells:  # a link to another chapter's notebook goes to its page
         if cell.cell_type == "markdown":
             text = CHAPTER_LINK.sub(r"](\g<id>.ipynb\g<anchor>)", cell_text(cell))
             text = REMOTE_IMAGE.sub(lambda m: m.group("alt"), text)
-            cell.source = REMOTE_IMG_TAG.sub(lambda m: m.group("alt") or "", text)
-    binder, colab = launch_urls(chapter)
+            text = REMOTE_IMG_TAG.sub(lambda m: m.group("alt") or "", text)
+            cell.source = own_launch.sub("", text)  # the chapter's own badge line: the page has its links
     links = (f"[Open in JupyterLab on Binder]({binder}) · [Open in Colab]({colab})\n\n"
              "*This page shows the chapter as you receive it, with the outputs of a run; "
              "the exercises are yours to solve in the notebook.*")
