@@ -114,6 +114,42 @@ def pytest_unconfigure(config):
         _state["tmp"] = None
 
 
+#: How ``make test`` spreads the tests over pytest-xdist workers (``-n <cores, at most 4>``): by scope,
+#: a scope running on one worker in collection order. Every chapter under nbval is one scope (a worker
+#: runs them in order); the tests that run grading boxes are another, one after another on one worker,
+#: because they look for stray processes of any grading run on the machine (``test_no_stray_processes``)
+#: and their loop timeouts assume no second box of theirs competes; every other test file is a scope of
+#: its own, so a module's fixtures (a Jupyter server, a graded class) are built on one worker, never
+#: once per worker.
+GRADING_FILES = frozenset({"test_grading.py", "test_grading_chapters.py", "test_grading_class.py",
+                           "test_grading_hostile.py", "test_gradebook.py", "test_gradescope.py",
+                           "test_k8s.py", "test_sandbox.py"})
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The pytest-xdist scope of the test ``nodeid`` (see :data:`GRADING_FILES`)."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("solutions/"):
+        return "chapters"
+    if Path(path).name in GRADING_FILES:
+        return "grading"
+    return path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """The scheduler of :func:`xdist_scope`. (Not ``--dist loadgroup``'s markers: pytest-xdist 3.8 marks a
+    group by renaming ``item._nodeid``, which pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "load":  # -n's default; an explicit --dist wins
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # only under xdist; the hook is xdist's
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return CourseScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if isinstance(item, IPyNbCell):
