@@ -3,7 +3,8 @@
 - Pictures: :func:`png_bytes` turns a 2-D array into crisp PNG bytes (matplotlib's
   ``imsave``, no figure, fast enough for every slider move), :func:`png_size` reads a PNG's
   size back, and :func:`show_png` puts the bytes in an ``Image`` drawn at its own pixel size
-  and never wider than the output area.
+  and never wider than the output area, with an alt text that says what it shows (the
+  ``<img>``'s ``title``: ipywidgets' ``Image`` has no ``alt``, see :class:`DescribedImage`).
 - Keyboard: :func:`stepper` gives a dropdown a "previous" and a "next" button (Tab to reach
   them, Space or Enter to press), because ArrowDown in a focused dropdown can move
   JupyterLab's cell selection instead of the option (an ipywidgets bug);
@@ -23,11 +24,12 @@ import struct
 import ipywidgets as widgets
 import numpy as np
 from matplotlib import image as mpimg
+from traitlets import Unicode
 
 from ..contracts import as_array, as_tensor, check_int, check_number, invalid
 from ..viz import check_span
 
-__all__ = ["png_bytes", "png_size", "picture", "show_png", "step_selection", "stepper", "control_row",
+__all__ = ["png_bytes", "png_size", "DescribedImage", "picture", "show_png", "step_selection", "stepper", "control_row",
            "place_slider", "unpack_inputs", "default_latent_dim", "slider_settings"]
 
 
@@ -55,19 +57,41 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def picture(margin: str = "4px 0") -> widgets.Image:
-    """An empty PNG Image widget, by default without side margins (shrunk to max-width 100%, they would stick out)."""
-    return widgets.Image(format="png", layout=widgets.Layout(margin=margin))
+class DescribedImage(widgets.Image):
+    """An ipywidgets ``Image`` whose ``tooltip`` becomes its ``<img>``'s ``title``: its accessible name.
+
+    ipywidgets 8 draws an ``Image`` as a bare ``<img>`` with no ``alt`` trait; its views set a
+    ``title`` from ``tooltip`` only when the model's ``description`` is empty, and an ``Image`` has
+    no ``description`` at all (the view then fails on it). This one syncs an empty
+    ``description``, so the tooltip reaches the ``<img>`` as ``title``, which screen readers read
+    and axe-core's ``image-alt`` rule accepts.
+    """
+
+    description = Unicode("", help="always empty: lets the front end turn the tooltip into the title").tag(sync=True)
+
+    @property
+    def alt(self) -> str:
+        """What the picture shows (the tooltip)."""
+        return self.tooltip or ""
 
 
-def show_png(image: widgets.Image, data: bytes) -> None:
+def picture(margin: str = "4px 0", alt: str = "") -> DescribedImage:
+    """An empty PNG image widget, by default without side margins (shrunk to max-width 100%, they would stick out)."""
+    return DescribedImage(format="png", layout=widgets.Layout(margin=margin), tooltip=alt or None)
+
+
+def show_png(image: widgets.Image, data: bytes, alt: str | None = None) -> None:
     """Put PNG bytes in an Image widget, drawn at their own pixel size but never wider than the output.
 
     Without an explicit width a picture in a flex column is stretched to the
     column's width (a 112 px feature drew 508 px wide); ``max-width: 100%``
     with ``height: auto`` shrinks a wide strip to fit and keeps its aspect ratio.
+    ``alt`` (what the picture shows, with its data) becomes the image's tooltip and accessible
+    name (:class:`DescribedImage`).
     """
     width, _ = png_size(data)
+    if alt is not None:
+        image.tooltip = " ".join(alt.split())
     image.value = data
     image.layout.width = f"{width}px" if width else "0px"
     image.layout.max_width = "100%"

@@ -29,6 +29,7 @@ import torch
 
 from ..contracts import check_number, invalid
 from ..viz import decode_function, decode_images, latent_index, latent_names, model_device, single_code
+from ..viz.alt import num
 from .common import (control_row, default_latent_dim, picture, place_slider, png_bytes, show_png, slider_settings,
                      stepper, unpack_inputs)
 
@@ -227,8 +228,7 @@ class LatentTraversal(widgets.VBox):
     def _refresh(self) -> None:
         """Decode the current code (one image) and redraw the image and readout."""
         self._decoded = decode_images(self.model, self._z, image_shape=self.image_shape)[0]
-        show_png(self.image, png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale))
-        parts = []
+        parts, said = [], []
         if self._measures is not None:
             values = self._measures(self._decoded[None])
             if not isinstance(values, dict):
@@ -237,7 +237,13 @@ class LatentTraversal(widgets.VBox):
             self.measured = {str(k): float(np.asarray(v, dtype=float).reshape(-1)[0]) for k, v in values.items()}
             shown = [k for k in ("thickness", "slant") if k in self.measured] or list(self.measured)
             parts.append(" &middot; ".join(_format_measure(k, self.measured[k]) for k in shown))
+            said = [f"{k} {num(self.measured[k])}" for k in shown]
         code = ", ".join(f"{v:+.2f}" for v in self._z)
+        h, w = self._decoded.shape
+        named = ", ".join(f"{name} {v:+.2f}" for name, v in zip(self.names, self._z))
+        show_png(self.image, png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale),
+                 alt=f"Decoded image ({h}x{w} pixels, mean brightness {num(self._decoded.mean())}) of the code "
+                     f"{named}" + (f"; measured {', '.join(said)}" if said else ""))
         parts.append(f'<span style="font-family:monospace;font-size:11px;opacity:0.7">z = [{code}]</span>')
         self.readout.value = "<br>".join(parts)
 
