@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from ..contracts import Autoencoder, check_int, check_number, invalid, require
 from ..viz import model_device
 from ..viz.alt import names_text, num
-from .common import control_row, picture, png_bytes, show_png, stepper, unpack_inputs
+from .common import WIDGET_CLASS, control_row, picture, png_bytes, show_png, stepper, unpack_inputs
 
 __all__ = ["SparseActivationTable", "sparse_activation_table", "TABLE_OPEN", "BAR_COLOUR"]
 
@@ -203,6 +203,7 @@ class SparseActivationTable(widgets.VBox):
         ])
         super().__init__([controls, self.columns], layout=widgets.Layout(max_width="100%"))
 
+        self.add_class(WIDGET_CLASS)
         self.input_selector.observe(lambda change: self.show_input(change["new"]), names="value")
         self.unit_selector.observe(lambda change: self.show_unit(change["new"]), names="value")
         self.show_input(0)

@@ -10,6 +10,14 @@
   JupyterLab's cell selection instead of the option (an ipywidgets bug);
   :func:`step_selection` is what they do, wrapping around so neither button ever disables
   (a disabled button drops the keyboard focus).
+- Slider names: ipywidgets 8 gives a slider's handle (``role="slider"``) no accessible name (its
+  SliderView never passes noUiSlider's ``handleAttributes``; the visible description is a
+  ``<label>`` tied to nothing), so a screen reader says "slider, 0.3" and axe-core reports
+  ``aria-input-field-name``. :class:`NamedSliders` (a mix-in of the widgets with sliders) displays,
+  after the widget, a small script that names every slider handle inside an aecourse widget
+  after its visible description (``aria-label``) and keeps doing so as sliders are redrawn. It runs
+  where the output is trusted (the session that ran the cell: JupyterLab, Notebook 7); a notebook
+  reopened untrusted drops it and shows nothing in its place.
 - Layout: :func:`control_row` lays controls side by side and wraps them on a narrow screen.
 - Inputs: :func:`unpack_inputs` accepts a tensor or array, or a dataset with ``.x`` (and
   ``.names``) or ``.images``; :func:`slider_settings` checks a span, a step, a scale and an
@@ -29,7 +37,8 @@ from traitlets import Unicode
 from ..contracts import as_array, as_tensor, check_int, check_number, invalid
 from ..viz import check_span
 
-__all__ = ["png_bytes", "png_size", "DescribedImage", "picture", "show_png", "step_selection", "stepper", "control_row",
+__all__ = ["png_bytes", "png_size", "DescribedImage", "picture", "show_png", "WIDGET_CLASS", "SLIDER_NAMES_JS",
+           "NamedSliders", "step_selection", "stepper", "control_row",
            "place_slider", "unpack_inputs", "default_latent_dim", "slider_settings"]
 
 
@@ -97,6 +106,56 @@ def show_png(image: widgets.Image, data: bytes, alt: str | None = None) -> None:
     image.layout.max_width = "100%"
     image.layout.height = "auto"
     image.layout.align_self = "flex-start"  # no stretching across a row or a column either
+
+
+# --------------------------------------------------------------------------- accessible names of sliders
+WIDGET_CLASS = "aecourse-widget"  # the CSS class of every aecourse widget's outer box
+
+# Names each slider handle inside an aecourse widget after the slider's visible description; one observer per
+# page (later displays only re-run the naming), coalesced to one pass per animation frame.
+SLIDER_NAMES_JS = """<script>
+(() => {
+  if (window.aecourseNameSliders) { window.aecourseNameSliders(); return; }
+  const name = () => document.querySelectorAll('.%(cls)s .widget-slider').forEach(slider => {
+    const label = slider.querySelector('.widget-label');
+    const text = label ? label.textContent.trim() : '';
+    if (!text) return;
+    slider.querySelectorAll('.noUi-handle').forEach(h => {
+      if (h.getAttribute('aria-label') !== text) h.setAttribute('aria-label', text);
+    });
+  });
+  let pending = false;
+  const soon = () => { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; name(); }); } };
+  window.aecourseNameSliders = name;
+  new MutationObserver(soon).observe(document.body, {childList: true, subtree: true});
+  name();
+})();
+</script>""" % {"cls": WIDGET_CLASS}
+
+
+class NamedSliders:
+    """Mix-in for a widget with sliders: displaying it also displays :data:`SLIDER_NAMES_JS` (see the module docstring).
+
+    ``.slider_names()`` is what each handle is named: the sliders' descriptions.
+    """
+
+    def _ipython_display_(self):
+        from IPython.display import HTML, display
+
+        display(self._repr_mimebundle_(), raw=True)
+        display(HTML(SLIDER_NAMES_JS))
+
+    def slider_names(self) -> list[str]:
+        """The accessible name each slider handle gets: its description."""
+        sliders = (widgets.FloatSlider, widgets.IntSlider, widgets.FloatLogSlider)
+        return [w.description for w in _descendants(self) if isinstance(w, sliders)]
+
+
+def _descendants(widget) -> list:
+    out = [widget]
+    for child in getattr(widget, "children", ()):
+        out.extend(_descendants(child))
+    return out
 
 
 # --------------------------------------------------------------------------- keyboard stepping

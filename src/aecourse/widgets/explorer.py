@@ -35,8 +35,8 @@ from ..contracts import Autoencoder, check_number, require
 from ..interventions import latent_response
 from ..viz import decode_images, latent_index, latent_names, single_code
 from ..viz.alt import num
-from .common import (control_row, default_latent_dim, picture, place_slider, png_bytes, show_png, slider_settings,
-                     stepper)
+from .common import (WIDGET_CLASS, NamedSliders, control_row, default_latent_dim, picture, place_slider, png_bytes,
+                     show_png, slider_settings, stepper)
 
 __all__ = ["InterventionExplorer", "intervention_explorer", "HIGHLIGHT_COLOUR", "OTHER_COLOUR"]
 
@@ -78,7 +78,7 @@ class _ResponseBars:
         return buf.getvalue(), colours
 
 
-class InterventionExplorer(widgets.VBox):
+class InterventionExplorer(NamedSliders, widgets.VBox):
     """Intervene on one latent and watch the image and every latent's response.
 
     Build it with :func:`intervention_explorer`. The intervened code is
@@ -137,6 +137,7 @@ class InterventionExplorer(widgets.VBox):
                                                     self.response_image], layout=widgets.Layout(min_width="0"))]),
             self.readout,
         ], layout=widgets.Layout(max_width="100%"))
+        self.add_class(WIDGET_CLASS)
         self.dim_selector.observe(lambda change: self._control_moved(), names="value")
         self.slider.observe(lambda change: self._control_moved(), names="value")
         self._refresh()

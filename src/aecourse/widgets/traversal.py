@@ -30,8 +30,8 @@ import torch
 from ..contracts import check_number, invalid
 from ..viz import decode_function, decode_images, latent_index, latent_names, model_device, single_code
 from ..viz.alt import num
-from .common import (control_row, default_latent_dim, picture, place_slider, png_bytes, show_png, slider_settings,
-                     stepper, unpack_inputs)
+from .common import (WIDGET_CLASS, NamedSliders, control_row, default_latent_dim, picture, place_slider, png_bytes,
+                     show_png, slider_settings, stepper, unpack_inputs)
 
 __all__ = ["LatentTraversal", "latent_traversal"]
 
@@ -78,7 +78,7 @@ def _format_measure(name: str, value: float) -> str:
     return f"{html.escape(name)}: {value:.3g}"
 
 
-class LatentTraversal(widgets.VBox):
+class LatentTraversal(NamedSliders, widgets.VBox):
     """Move latents with sliders and watch the decoded image change.
 
     Build it with :func:`latent_traversal`. Controls and outputs are
@@ -157,6 +157,7 @@ class LatentTraversal(widgets.VBox):
                           widgets.VBox([self.image, self.readout], layout=widgets.Layout(min_width="0"))]),
         ], layout=widgets.Layout(max_width="100%"))
 
+        self.add_class(WIDGET_CLASS)
         for i, slider in enumerate(self.sliders):
             slider.observe(lambda change, i=i: self._slider_moved(i, change["new"]), names="value")
         self.reset_button.on_click(lambda _: self.reset())
