@@ -851,4 +851,23 @@ AXE_RUNS = [(_rel(nb), "lab") for nb in WIDGET_NOTEBOOKS] + [("scratch/keyboard.
 def test_widget_and_figure_outputs_pass_axe(run_notebook, rel, ui):
     """axe-core over every output area showing a widget or a picture (the runs above, reused): no serious or
     critical violation: pictures carry alt text, every control has an accessible name, text has contrast."""
-    _assert_no_serious_violation(run_notebook(rel, ui), ui)
+    run = run_notebook(rel, ui)
+    _assert_no_serious_violation(run, ui)
+    _assert_figures_carry_their_alt_text(run, ui)
+
+
+PAGE_ALTS_JS = """() => [...document.querySelectorAll('.jp-OutputArea-output img')]
+    .map(img => img.getAttribute('alt') || img.getAttribute('title') || '')"""
+
+
+def _assert_figures_carry_their_alt_text(run: Run, ui: str) -> None:
+    """Every picture output saved in the notebook has ``metadata["image/png"]["alt"]`` (what the website reads),
+    and the page shows each of those texts on an ``<img>``."""
+    saved = [(i, out) for i, cell in enumerate(run.saved["cells"]) if cell["cell_type"] == "code"
+             for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+    missing = [i for i, out in saved if not out.get("metadata", {}).get("image/png", {}).get("alt")]
+    assert not missing, f"{ui}: picture outputs of {run.rel} saved without metadata['image/png']['alt']: cells {missing}"
+    on_page = set(run.page.evaluate(PAGE_ALTS_JS))
+    absent = [out["metadata"]["image/png"]["alt"][:80] for _, out in saved
+              if out["metadata"]["image/png"]["alt"] not in on_page]
+    assert not absent, f"{ui}: alt texts of {run.rel} saved but on no <img> of the page: {absent}"
