@@ -136,7 +136,7 @@ def describe_figure(fig: Figure) -> str:
     points, bars, images). Colour bars are left out.
     """
     panels = [ax for ax in fig.axes if not _is_colorbar(ax) and ax.get_visible()]
-    suptitle = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    suptitle = fig.get_suptitle()
     head = f"Figure '{suptitle}'" if suptitle else "Figure"
     if not panels:
         return f"{head} with no panels"

@@ -93,10 +93,11 @@ def feature_grid(features, shape: tuple[int, int] = (28, 28), n: int = 64, *, or
                      suptitle=suptitle)
     shown = [int(i) for i in idx[:n]]
     which = "in order" if order is None else f"in the given order ({names_text([str(i) for i in shown])})"
-    ink = (f.reshape(len(f), -1) > 0.25).mean(1)
+    strong = 100 * (np.abs(f.reshape(len(f), -1)) > 0.25).mean(1)  # pixels above a quarter of the feature's peak
     return set_alt(fig, f"{suptitle or 'Decoder features'}: {len(f)} of {total} features {which} as "
                         f"{shape[0]}x{shape[1]} images, red where a feature adds ink and blue where it removes it, "
-                        f"each on its own scale; the share of pixels a feature inks strongly is {span_text(ink)}")
+                        f"each on its own scale; each feature weighs {span_text(strong)} percent of the pixels at "
+                        "more than a quarter of its peak")
 
 
 def plot_log_density(z=None, *, frequency=None, bins: int = 30, low: float = -5.0, label: str | None = None,
