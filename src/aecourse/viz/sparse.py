@@ -96,8 +96,8 @@ def feature_grid(features, shape: tuple[int, int] = (28, 28), n: int = 64, *, or
     strong = 100 * (np.abs(f.reshape(len(f), -1)) > 0.25).mean(1)  # pixels above a quarter of the feature's peak
     return set_alt(fig, f"{suptitle or 'Decoder features'}: {len(f)} of {total} features {which} as "
                         f"{shape[0]}x{shape[1]} images, red where a feature adds ink and blue where it removes it, "
-                        f"each on its own scale; each feature weighs {span_text(strong)} percent of the pixels at "
-                        "more than a quarter of its peak")
+                        f"each on its own scale; share of a feature's pixels above a quarter of its peak: "
+                        f"{span_text(strong)} percent")
 
 
 def plot_log_density(z=None, *, frequency=None, bins: int = 30, low: float = -5.0, label: str | None = None,
