@@ -98,6 +98,12 @@ def test_the_badge_opens_the_released_notebook_of_the_readmes_repository():
         assert path == f"course/{chapter}/{chapter}.ipynb"
 
 
+def test_the_readme_opens_chapter_00_in_colab():
+    readme = (REPO / "README.md").read_text()
+    assert readme.count("[![Open In Colab]") == 1 and badge("00-setup") in readme, (
+        f"README.md should have one Colab badge, {badge('00-setup')}")
+
+
 def test_colabhelp_would_change_no_notebook():
     """The fixer and the check agree: in sync, ``python tests/colabhelp.py`` rewrites nothing."""
     for chapter in CHAPTERS:
