@@ -330,7 +330,8 @@ def build_colab_env(venv: Path) -> None:
     torch_pin = subprocess.run([str(venv / "bin/python"), "-c", "from importlib.metadata import version; "
                                 "print(version('torch'))"], capture_output=True, text=True, env=env).stdout.strip()
     (venv / "torch-pin.txt").write_text(f"torch=={torch_pin}\n")
-    run([pip, "install", "--quiet", "-c", str(pins), "-c", str(venv / "torch-pin.txt"), *COLAB_PACKAGES],
+    # torch's own dependencies (sympy, networkx, ...) with the rest: Colab has them all
+    run([pip, "install", "--quiet", "-c", str(pins), "-c", str(venv / "torch-pin.txt"), "torch", *COLAB_PACKAGES],
         timeout=1200, env=env)
     shared = link_identical_files(venv, Path(sys.prefix))
     (venv / ".shared-with-venv.json").write_text(json.dumps({"venv": sys.prefix, **shared}))
@@ -339,11 +340,20 @@ def build_colab_env(venv: Path) -> None:
 
 def colab_key() -> list[bytes]:
     """What the Colab venv is built from: the Python (its path and version), the package list, the project
-    venv's versions (its constraints) and the torch version."""
+    venv's versions of those packages and the torch version. (The other pins only decide how many files it
+    shares with .venv, so a new test dependency in .venv does not rebuild it.)"""
+    from importlib import metadata
+
     python = colab_python()
     version = run([python, "-c", "import sys; print(sys.version)"], timeout=60).stdout.strip()
-    return [python.encode(), version.encode(), " ".join(COLAB_PACKAGES).encode(), venv_pins().encode(),
-            makefile_var("TORCH_VERSION").encode(), b"colab recipe 1"]
+    pins = []
+    for name in ("torch", *COLAB_PACKAGES):
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pins.append(name)
+    return [python.encode(), version.encode(), " ".join(pins).encode(), makefile_var("TORCH_VERSION").encode(),
+            b"colab recipe 2 (with torch's dependencies)"]
 
 
 def colab_env() -> Path:

@@ -24,6 +24,11 @@ libraries included, with ``.venv`` by hard links (a few MB on disk instead of ~1
 where a CPU torch installs for a newer Python (from a local wheel or the CPU index), set
 ``AECOURSE_COLAB_PYTHON`` (a command or a path, e.g. ``python3.13``) to build it there instead.
 
+One thing differs from Colab on purpose: the venv lives in this repository's ``.cache/``, so the
+installed package's ``release.find_root`` still finds the repository through its own location, and
+the "where you stand" table of chapter 00 has the chapters' totals. On Colab there is no course
+folder: the table lists the passed checks without totals (``standing.catalogue`` returns ``{}``).
+
 The venv is cached under ``.cache/colab-env-<key>`` like the Binder one: building it costs a minute or
 two once; a re-run builds the wheel and runs chapter 00 (about half a minute). The times go to
 ``artifacts/colab/timing.json``.
@@ -205,6 +210,9 @@ def _torch_files(venv: Path) -> dict[str, tuple]:
     return {str(p.relative_to(site)): (p.stat().st_ino, p.stat().st_size, p.stat().st_mtime_ns) for p in files}
 
 
+INSTALLED = ("import json; from importlib import metadata; "
+             "print(json.dumps(sorted(f\"{d.metadata['Name']}=={d.version}\" for d in metadata.distributions())))")
+
 FINAL_PROBE = """\
 import importlib.util, json, sys
 import aecourse, torch
@@ -236,6 +244,7 @@ def test_first_cell_installs_aecourse_and_chapter_00_runs_on_colab(colab_env, wh
     assert _probe(colab_env, "import importlib.util; print(importlib.util.find_spec('jupyterlab'))") == "None"
     torch_version = _probe(colab_env, "from importlib.metadata import version; print(version('torch'))")
     torch_before = _torch_files(colab_env)
+    installed_before = _probe(colab_env, INSTALLED)
 
     spec = envs.write_offline_kernelspec(tmp_path / "kernel", colab_env, tmp_path / "data",
                                          extra_env={"AECOURSE_WHEEL": str(wheel)}, inherit_pythonpath=False,
@@ -271,6 +280,8 @@ def test_first_cell_installs_aecourse_and_chapter_00_runs_on_colab(colab_env, wh
     assert info["lab"] == [], f"the Colab cell installed {info['lab']}: Colab is the front end"
     assert _torch_files(colab_env) == torch_before, "installing aecourse replaced Colab's torch"
     assert _probe(colab_env, missing) == "True", "aecourse is still installed in the Colab venv after the test"
+    added = sorted(set(json.loads(_probe(colab_env, INSTALLED))) - set(json.loads(installed_before)))
+    assert added == [], f"the Colab cell installed more than aecourse (the Colab venv lacks them?): {added}"
     _timing["test_s"] = round(time.perf_counter() - started, 1)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     record = {**_timing, "python": _probe(colab_env, "import sys; print(sys.version.split()[0])"),
