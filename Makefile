@@ -14,6 +14,11 @@ TORCH_VERSION ?= 2.13.0
 # Where CPU-only torch wheels live when no local wheel satisfies the pin.
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PYTEST_ARGS ?=
+# pytest-xdist workers for make test: one per core, at most 4 (the two largest scopes, every chapter
+# under nbval and every grading run, each stay on one worker: conftest.py's xdist_scope). 1 runs the
+# tests in one process.
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 4 ] && n=4; echo $$n)
+PYTEST_PARALLEL = $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(TEST_JOBS))
 LAB_ARGS ?=
 # The course website's math: MathJax 3 from npm, into .cache/npm (website/build.py copies it into the site).
 MATHJAX_VERSION ?= 3.2.2
@@ -74,7 +79,7 @@ lab: env
 # hard links) with the network off and an empty data folder: see conftest.py. AECOURSE_NBVAL_KERNEL=current
 # runs nbval in the notebooks' own kernel (this venv, online) instead.
 test: env system mathjax
-	AECOURSE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	AECOURSE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 release: env
 	$(BIN)/aecourse release

@@ -25,7 +25,7 @@ on the command line also win over the Binder kernel.
 **Executed chapters for the website.** Each chapter cell nbval runs is handed to
 ``website/executed.py``; once every code cell of a chapter has passed, the chapter with those outputs is
 written to ``.cache/executed/<id>.ipynb`` with a key of its sources, and ``tests/test_site.py`` (ordered
-after the chapters here, and in their xdist group) builds the website from it instead of running the
+after the chapters here, and in their xdist scope) builds the website from it instead of running the
 chapters again.
 
 **Progress records.** Public checks that pass note it in the learner's progress record
@@ -126,12 +126,48 @@ def pytest_unconfigure(config):
         _state["tmp"] = None
 
 
+#: How ``make test`` spreads the tests over pytest-xdist workers (``-n <cores, at most 4>``): by scope,
+#: a scope running on one worker in collection order. Every chapter under nbval is one scope (a worker
+#: runs them in order); the tests that run grading boxes are another, one after another on one worker,
+#: because they look for stray processes of any grading run on the machine (``test_no_stray_processes``)
+#: and their loop timeouts assume no second box of theirs competes; every other test file is a scope of
+#: its own, so a module's fixtures (a Jupyter server, a graded class) are built on one worker, never
+#: once per worker.
+GRADING_FILES = frozenset({"test_grading.py", "test_grading_chapters.py", "test_grading_class.py",
+                           "test_grading_hostile.py", "test_gradebook.py", "test_gradescope.py",
+                           "test_k8s.py", "test_sandbox.py"})
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The pytest-xdist scope of the test ``nodeid`` (see :data:`GRADING_FILES`)."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("solutions/") or Path(path).name == SITE_TEST:  # the site shows nbval's outputs
+        return "chapters"
+    if Path(path).name in GRADING_FILES:
+        return "grading"
+    return path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """The scheduler of :func:`xdist_scope`. (Not ``--dist loadgroup``'s markers: pytest-xdist 3.8 marks a
+    group by renaming ``item._nodeid``, which pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "load":  # -n's default; an explicit --dist wins
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # only under xdist; the hook is xdist's
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return CourseScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if isinstance(item, IPyNbCell):
             item.output_timeout = NBVAL_OUTPUT_TIMEOUT
     # The website's tests read the outputs nbval got (``.cache/executed``): they run after the last
-    # chapter cell (with pytest-xdist's --dist loadgroup both sit in the group "chapters").
+    # chapter cell, on the same worker (xdist_scope: both are in the scope "chapters").
     site = [item for item in items if item.path.name == SITE_TEST]
     cells = [n for n, item in enumerate(items) if isinstance(item, IPyNbCell)]
     if site and cells:

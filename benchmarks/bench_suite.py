@@ -12,10 +12,11 @@ In one run, on the same machine, one after the other:
 (a) every chapter's solution notebook is executed once, top to bottom, as a learner would
     (``bench_chapters``: ``jupyter nbconvert --execute``, this venv's Python, one fresh process
     each), and the wall times are summed;
-(b) the tests run as ``make test`` runs them (``python -m pytest [args]`` from the repository root,
-    ``AECOURSE_CHROMIUM`` as the Makefile sets it, a JUnit file in a temporary folder): the wall
-    time of the whole pytest process (what a developer waits; it includes building the Binder
-    venv on a clean clone) and pytest's own total from the JUnit file;
+(b) the tests, run by ``make test`` itself (``PYTEST_ARGS`` = [args] and a JUnit file in a temporary
+    folder; so with the Makefile's pytest-xdist workers, ``TEST_JOBS``): the wall time of the whole
+    command (what a developer waits; it includes building the Binder venv on a clean clone) and
+    pytest's own total from the JUnit file (the session's wall time; the per-file seconds sum the
+    tests' own times, so with several workers they add up to more than the total);
 (c) the ratio (b) / (a), and the disk taken by ``.venv`` (this venv when the repository has none)
     and ``.cache`` together, each hard-linked file counted once (``tests/envs.py``'s
     ``disk_usage``, as ``du -s .venv .cache`` counts).
@@ -81,19 +82,20 @@ def junit_times(path: Path) -> tuple[float, dict[str, float], dict[str, int]]:
 
 
 def run_tests(pytest_args: list[str]) -> dict:
-    """``python -m pytest`` as ``make test`` runs it; wall seconds, pytest's seconds, per file, outcome."""
+    """``make test`` with [args]; wall seconds, pytest's seconds, per file, outcome."""
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
         junit = Path(tmp) / "junit.xml"
         env = dict(os.environ)
         env.setdefault("AECOURSE_CHROMIUM", CHROMIUM)
-        cmd = [sys.executable, "-m", "pytest", *pytest_args, f"--junitxml={junit}"]
+        cmd = ["make", "--no-print-directory", "test",
+               f"PYTEST_ARGS={shlex.join([*pytest_args, f'--junitxml={junit}'])}"]
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
         pytest_s, per_file, counts = junit_times(junit) if junit.is_file() else (0.0, {}, {})
     tail = "\n".join(proc.stdout.strip().splitlines()[-3:])
     return {"rc": proc.returncode, "wall_s": wall, "pytest_s": pytest_s, "per_file_s": per_file,
-            "counts": counts, "summary": tail, "stderr": proc.stderr[-2000:], "command": cmd[1:]}
+            "counts": counts, "summary": tail, "stderr": proc.stderr[-2000:], "command": cmd}
 
 
 def measure(chapters: list[str] | None = None, pytest_args: list[str] | None = None) -> dict:
@@ -128,14 +130,14 @@ def report(r: dict) -> str:
              "| chapter | wall time (s) | ok |", "|---|---:|---|"]
     lines += [f"| {c} | {v['wall_s']:.1f} | {'yes' if v['ok'] else 'FAILED'} |" for c, v in r["chapters"].items()]
     lines += ["", f"- every chapter once: {r['chapters_s']:.1f} s",
-              f"- the tests (`python {' '.join(r['pytest_command'][:-1])}`): "
+              f"- the tests (`{shlex.join(r['pytest_command'])}`): "
               f"{r['tests_wall_s']:.1f} s wall, {r['tests_pytest_s']:.1f} s by pytest's count "
               f"(exit status {r['tests_rc']}; {r['_summary'].splitlines()[-1] if r['_summary'] else ''})",
               f"- ratio: {r['ratio_wall']}x wall, {r['ratio_pytest']}x pytest's count (target: at most "
               f"{TARGET_RATIO:g}x)",
               f"- disk: .venv {r['disk']['venv_gb']:.2f} GB + .cache {r['disk']['cache_gb']:.2f} GB = "
               f"{r['disk']['together_gb']:.2f} GB with hard links counted once (target: under {TARGET_DISK_GB:g} GB)",
-              "", "| test file | pytest seconds |", "|---|---:|"]
+              "", "| test file | pytest seconds (the tests' own times, summed over workers) |", "|---|---:|"]
     lines += [f"| {name} | {s:.1f} |" for name, s in r["tests_per_file_s"].items() if s >= 1]
     return "\n".join(lines)
 

@@ -4,10 +4,13 @@
   binder/requirements.txt``, then ``binder/postBuild``), with the local CPU torch wheel in place of
   the CPU index where this machine cannot reach it. The root ``conftest.py`` runs every chapter
   (nbval) in it; ``tests/test_binder.py`` checks its imports and its widgets extension.
+- :func:`colab_env`: a venv shaped like Google Colab's runtime: torch and the other packages Colab
+  preinstalls that the course uses, but no aecourse (``tests/test_colab.py``: a chapter's first cell
+  installs it there).
 - :func:`cached_venv`: a venv at ``.cache/<prefix>-<hash>``, keyed by what it is built from, so
   re-runs take seconds (also used for repo2docker's venv).
 
-Disk: the Binder venv holds the same wheels as the project's ``.venv`` (torch alone is ~750 MB).
+Disk: the Binder venv (and the Colab one) holds the same wheels as the project's ``.venv`` (torch alone is ~750 MB).
 After building it, every file that is byte-identical to ``.venv``'s file at the same path
 relative to the environment's root becomes a hard link to it (:func:`link_identical_files`, what
 ``uv`` does by default), so the two environments share one copy on disk. Installers replace
@@ -30,6 +33,7 @@ import stat
 import struct
 import subprocess
 import sys
+import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -270,6 +274,93 @@ def binder_env() -> Path:
     return cached_venv("binder-env", binder_key(), build_binder_env)
 
 
+# --------------------------------------------------------------------------- the Colab-like environment
+#: Which Python the Colab-like venv is built on (a path or a command); default: this venv's own.
+COLAB_PYTHON_VAR = "AECOURSE_COLAB_PYTHON"
+#: What Colab preinstalls that the course imports at run time, besides torch (Colab has them all, and more,
+#: e.g. pandas, which the course does not use). Not aecourse, and not JupyterLab or Notebook: Colab is the
+#: front end, and a chapter's first cell does not install them.
+COLAB_PACKAGES = ("numpy", "scipy", "matplotlib", "ipywidgets", "ipykernel", "scikit-learn", "scikit-image",
+                  "tqdm", "nbformat", "pip")
+
+
+def colab_python() -> str:
+    """``$AECOURSE_COLAB_PYTHON``, else this interpreter (see ``tests/test_colab.py`` for why)."""
+    chosen = os.environ.get(COLAB_PYTHON_VAR, "").strip()
+    if not chosen:
+        return sys.executable
+    found = shutil.which(chosen) or (chosen if Path(chosen).is_file() else None)
+    if not found:
+        raise EnvBuildError(f"{COLAB_PYTHON_VAR}={chosen!r} is not a Python on this machine")
+    return found
+
+
+def venv_pins() -> str:
+    """``name==version`` of every distribution of this venv but aecourse: the Colab venv's constraints,
+    so it gets the very wheels .venv has, and shares their files."""
+    from importlib import metadata
+
+    lines = {f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions(path=_site_packages(sys.prefix))
+             if d.metadata["Name"] and d.metadata["Name"].lower() != "aecourse"}
+    return "\n".join(sorted(lines, key=str.lower)) + "\n"
+
+
+def _site_packages(prefix: str | Path) -> list[str]:
+    return [str(p) for p in Path(prefix).glob("lib/python3*/site-packages")]
+
+
+def build_colab_env(venv: Path) -> None:
+    started = time.perf_counter()
+    python = colab_python()
+    env = dict(os.environ, PIP_NO_COMPILE="1")
+    env.pop("PYTHONHOME", None)
+    env.pop("PYTHONPATH", None)
+    run([python, "-m", "venv", str(venv)], env=env)
+    pip = str(venv / "bin/pip")
+    pins = venv / "colab-constraints.txt"
+    pins.write_text(venv_pins())
+    version = makefile_var("TORCH_VERSION")
+    # Colab's torch is preinstalled (a CUDA build there); here the CPU build of the Makefile's version,
+    # from the local wheel when there is one, else from the CPU index (never a CUDA build from PyPI).
+    local = subprocess.run([pip, "install", "--quiet", "--no-deps", "--no-index", f"torch=={version}"],
+                           capture_output=True, text=True, timeout=600, env=env)
+    if local.returncode:
+        run([pip, "install", "--quiet", "--no-deps", f"torch=={version}", "--index-url",
+             makefile_var("TORCH_CPU_INDEX")], timeout=1200, env=env)
+    torch_pin = subprocess.run([str(venv / "bin/python"), "-c", "from importlib.metadata import version; "
+                                "print(version('torch'))"], capture_output=True, text=True, env=env).stdout.strip()
+    (venv / "torch-pin.txt").write_text(f"torch=={torch_pin}\n")
+    # torch's own dependencies (sympy, networkx, ...) with the rest: Colab has them all
+    run([pip, "install", "--quiet", "-c", str(pins), "-c", str(venv / "torch-pin.txt"), "torch", *COLAB_PACKAGES],
+        timeout=1200, env=env)
+    shared = link_identical_files(venv, Path(sys.prefix))
+    (venv / ".shared-with-venv.json").write_text(json.dumps({"venv": sys.prefix, **shared}))
+    (venv / ".built.json").write_text(json.dumps({"python": python, "seconds": round(time.perf_counter() - started, 1)}))
+
+
+def colab_key() -> list[bytes]:
+    """What the Colab venv is built from: the Python (its path and version), the package list, the project
+    venv's versions of those packages and the torch version. (The other pins only decide how many files it
+    shares with .venv, so a new test dependency in .venv does not rebuild it.)"""
+    from importlib import metadata
+
+    python = colab_python()
+    version = run([python, "-c", "import sys; print(sys.version)"], timeout=60).stdout.strip()
+    pins = []
+    for name in ("torch", *COLAB_PACKAGES):
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pins.append(name)
+    return [python.encode(), version.encode(), " ".join(pins).encode(), makefile_var("TORCH_VERSION").encode(),
+            b"colab recipe 2 (with torch's dependencies)"]
+
+
+def colab_env() -> Path:
+    """The Colab-like venv (built once, then reused from ``.cache/colab-env-<key>``)."""
+    return cached_venv("colab-env", colab_key(), build_colab_env)
+
+
 # --------------------------------------------------------------------------- the kernel nbval runs chapters in
 LAUNCHER = REPO / "tests" / "kernel_launcher.py"
 KERNEL_NAME = "aecourse-binder-offline"
@@ -282,27 +373,33 @@ def offline_mode() -> str:
     return "unshare" if os.environ.get("AECOURSE_OFFLINE") != "guard" and can_unshare_net() else "guard"
 
 
-def write_offline_kernelspec(spec_dir: Path, prefix: Path, data_root: Path, *, net: str | None = None) -> Path:
+def write_offline_kernelspec(spec_dir: Path, prefix: Path, data_root: Path, *, net: str | None = None,
+                             extra_env: dict[str, str] | None = None, inherit_pythonpath: bool = True,
+                             display_name: str = "Binder environment") -> Path:
     """A kernelspec in ``spec_dir`` (kernel.json) that starts ipykernel with ``prefix``'s Python through
     ``tests/kernel_launcher.py``: network off (``net``, default :func:`offline_mode`), ``AECOURSE_DATA``
     a new empty folder under ``data_root``, and the launcher's checks of both and of ``sys.prefix``.
-    With ``net="unshare"`` the client must talk to it over ipc (:func:`start_kernel` does)."""
+    With ``net="unshare"`` the client must talk to it over ipc (:func:`start_kernel` does).
+    ``extra_env`` is added to the kernel's environment; with ``inherit_pythonpath=False`` the guard's
+    PYTHONPATH does not carry this process's on (the caller then starts the kernel without it, too)."""
     net = net or offline_mode()
     spec_dir, prefix = Path(spec_dir), Path(prefix)
     spec_dir.mkdir(parents=True, exist_ok=True)
     python = prefix / "bin" / "python"
     argv = [str(python), str(LAUNCHER), "--net", net, "--prefix", str(prefix), "--data-root", str(data_root),
             "--report", str(spec_dir / "refused.txt"), "-f", "{connection_file}"]
-    env = {"VIRTUAL_ENV": str(prefix), "PATH": f"{prefix / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {"VIRTUAL_ENV": str(prefix), "PATH": f"{prefix / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+           **(extra_env or {})}
     if net == "unshare":
         argv = ["unshare", "-n", *argv]
     else:
         guard = spec_dir / "netguard"
         guard.mkdir(exist_ok=True)
         (guard / "sitecustomize.py").write_text(NET_GUARD)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(guard), os.environ.get("PYTHONPATH", "")) if p)
+        outer = os.environ.get("PYTHONPATH", "") if inherit_pythonpath else ""
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(guard), outer) if p)
     spec = {"argv": argv, "env": env, "language": "python", "interrupt_mode": "signal",
-            "display_name": f"Python (Binder environment, network off: {net})",
+            "display_name": f"Python ({display_name}, network off: {net})",
             "metadata": {"aecourse": {"net": net, "prefix": str(prefix), "data_root": str(data_root)}}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return spec_dir

@@ -10,8 +10,12 @@ redraws the decoded image when a slider is dragged) and to the keyboard alone
 slider), on a 1280 x 800 screen with each widget's controls, pictures and tables
 in view at once. Screenshots go to ``artifacts/browser/``; the keyboard tests
 also write how long each redraw took, key press to changed output, to
-``artifacts/browser/keyboard-latency.json``. The server, its kernels and the browser are stopped at
-the end, also when a test fails.
+``artifacts/browser/keyboard-latency.json``. Accessibility: axe-core (the ``axe.min.js`` that the
+``axe-playwright-python`` package ships, injected from the installed file: offline) checks every output
+area that holds a widget or a picture in the runs above (no notebook runs for it alone), and no
+violation of impact "serious" or "critical" may be found there; the counts per impact and rule go to
+``artifacts/browser/axe.json``. JupyterLab's own interface around the outputs is not checked. The
+server, its kernels and the browser are stopped at the end, also when a test fails.
 
 Why ``solutions/`` and not ``course/``: the learner notebooks in course/ are
 exactly the solutions with the answers cut out, so their exercise cells raise
@@ -29,6 +33,7 @@ skip on a developer machine and fail under CI.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -38,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from browserhelp import (ARTIFACTS, CHROMIUM, JupyterServer, chapter_id, fresh_copy, http_get,
+from browserhelp import (ARTIFACTS, CHROMIUM, JupyterServer, chapter_id, fresh_copy, http_get, missing_tool,
                          notebooks_matching, start_playwright)
 
 pytestmark = [pytest.mark.slow]
@@ -53,6 +58,8 @@ RUN_TIMEOUT_S = 240  # one notebook, Run All to the last prompt
 # A laptop screen: the widgets must fit it (JupyterLab's default layout, file browser open).
 VIEWPORT = {"width": 1280, "height": 800}
 LATENCIES: dict[str, list[float]] = {}  # what -> seconds from key press to changed output
+AXE_RESULTS: dict[str, dict] = {}  # "ui: notebook" -> axe-core's findings in its widget and picture outputs
+BLOCKING_IMPACTS = ("serious", "critical")
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -179,6 +186,8 @@ def server(tmp_path_factory):
         shutil.copy(srv.log_path, SHOTS / "server.log")
         if LATENCIES:
             (SHOTS / "keyboard-latency.json").write_text(json.dumps(LATENCIES, indent=1))
+        if AXE_RESULTS:
+            (SHOTS / "axe.json").write_text(json.dumps(_axe_summary(AXE_RESULTS), indent=1))
 
 
 class Run:
@@ -636,6 +645,79 @@ def _rel(nb: Path) -> str:
     return f"{chapter_id(nb)}/{nb.name}"
 
 
+# --------------------------------------------------------------------------- accessibility (axe-core)
+def axe_script() -> str:
+    """axe-core's ``axe.min.js`` as installed with the ``axe-playwright-python`` package (no network)."""
+    spec = importlib.util.find_spec("axe_playwright_python")
+    if spec is None or spec.origin is None:
+        missing_tool("the axe-playwright-python package (axe-core) is missing: pip install -e '.[test]'")
+    return (Path(spec.origin).parent / "axe.min.js").read_text(encoding="utf-8")
+
+
+# Marks every output area that shows a widget or a picture; axe then checks those alone. A slider that is not part of
+# an aecourse widget (TABLE_SCRATCH's plain ipywidgets slider) is left out and counted: ipywidgets 8 gives its slider
+# handles no accessible name, the library names its own (aecourse.widgets.common.NamedSliders).
+MARK_OUTPUTS_JS = """() => {
+    const outs = [...document.querySelectorAll('.jp-OutputArea-output')]
+        .filter(o => o.querySelector('.jupyter-widgets, img'));
+    outs.forEach(o => o.setAttribute('data-aecourse-axe', ''));
+    const foreign = outs.flatMap(o => [...o.querySelectorAll('.widget-slider')])
+        .filter(s => !s.closest('.aecourse-widget'));
+    foreign.forEach(s => s.setAttribute('data-aecourse-axe-foreign', ''));
+    return {outputs: outs.length, widgets: outs.filter(o => o.querySelector('.jupyter-widgets')).length,
+            images: outs.reduce((n, o) => n + o.querySelectorAll('img').length, 0),
+            foreign_sliders_left_out: foreign.length};
+}"""
+
+AXE_RUN_JS = """async () => {
+    const r = await axe.run({include: [['[data-aecourse-axe]']], exclude: [['[data-aecourse-axe-foreign]']]},
+                            {resultTypes: ['violations']});
+    return {version: r.testEngine.version, violations: r.violations.map(v => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.map(n => ({impact: n.impact, target: n.target.join(' '), html: n.html.slice(0, 300)}))}))};
+}"""
+
+
+def _axe(run: Run, ui: str) -> dict:
+    """axe-core over the run's widget and picture outputs; the findings are kept for ``axe.json``."""
+    page = run.page
+    scope = page.evaluate(MARK_OUTPUTS_JS)
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe_script())
+    found = page.evaluate(AXE_RUN_JS)
+    found["scope"] = scope
+    AXE_RESULTS[f"{ui}: {run.rel}"] = found
+    return found
+
+
+def _axe_summary(results: dict) -> dict:
+    """Counts per impact (violated nodes) and per rule, over all runs and per run."""
+    def counts(found_list):
+        impacts: dict[str, int] = {}
+        rules: dict[str, dict] = {}
+        for found in found_list:
+            for v in found["violations"]:
+                impacts[v["impact"]] = impacts.get(v["impact"], 0) + len(v["nodes"])
+                rule = rules.setdefault(v["id"], {"impact": v["impact"], "help": v["help"], "nodes": 0})
+                rule["nodes"] += len(v["nodes"])
+        return {"by_impact": impacts, "by_rule": rules}
+
+    return {"axe_core": next(iter(results.values()))["version"],
+            "scope": "JupyterLab / Notebook 7 output areas holding a widget or a picture",
+            "total": counts(results.values()),
+            "runs": {name: {**counts([found]), "scope": found["scope"],
+                            "violations": found["violations"]} for name, found in results.items()}}
+
+
+def _assert_no_serious_violation(run: Run, ui: str) -> None:
+    found = _axe(run, ui)
+    assert found["scope"]["outputs"], f"{ui}: {run.rel} shows no widget or picture output to check"
+    blocking = [f"{v['impact']} {v['id']} ({v['help']}): {len(v['nodes'])} node(s), e.g. "
+                f"{v['nodes'][0]['target']}: {v['nodes'][0]['html'][:160]}"
+                for v in found["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    assert not blocking, f"{ui}: axe-core finds in the outputs of {run.rel}:\n" + "\n".join(blocking)
+
+
 # --------------------------------------------------------------------------- tests
 def test_notebooks_with_widgets_are_found():
     assert TABLE_NOTEBOOKS, "no solutions notebook calls sparse_activation_table (02-sparse should)"
@@ -758,3 +840,34 @@ def test_chapter_intervention_explorer_by_keyboard_on_a_laptop_screen(run_notebo
     """The chapter's own intervention explorer (06: the zoo's beta-TCVAE): fits 1280x800, works by keyboard."""
     run = run_notebook(_rel(nb))
     _check_explorer_keyboard(run)
+
+
+AXE_RUNS = [(_rel(nb), "lab") for nb in WIDGET_NOTEBOOKS] + [("scratch/keyboard.ipynb", "lab"),
+                                                              ("scratch/table.ipynb", "notebooks")]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("rel,ui", AXE_RUNS, ids=[f"{ui}-{Path(rel).stem}" for rel, ui in AXE_RUNS])
+def test_widget_and_figure_outputs_pass_axe(run_notebook, rel, ui):
+    """axe-core over every output area showing a widget or a picture (the runs above, reused): no serious or
+    critical violation: pictures carry alt text, every control has an accessible name, text has contrast."""
+    run = run_notebook(rel, ui)
+    _assert_no_serious_violation(run, ui)
+    _assert_figures_carry_their_alt_text(run, ui)
+
+
+PAGE_ALTS_JS = """() => [...document.querySelectorAll('.jp-OutputArea-output img')]
+    .map(img => img.getAttribute('alt') || img.getAttribute('title') || '')"""
+
+
+def _assert_figures_carry_their_alt_text(run: Run, ui: str) -> None:
+    """Every picture output saved in the notebook has ``metadata["image/png"]["alt"]`` (what the website reads),
+    and the page shows each of those texts on an ``<img>``."""
+    saved = [(i, out) for i, cell in enumerate(run.saved["cells"]) if cell["cell_type"] == "code"
+             for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+    missing = [i for i, out in saved if not out.get("metadata", {}).get("image/png", {}).get("alt")]
+    assert not missing, f"{ui}: picture outputs of {run.rel} saved without metadata['image/png']['alt']: cells {missing}"
+    on_page = set(run.page.evaluate(PAGE_ALTS_JS))
+    absent = [out["metadata"]["image/png"]["alt"][:80] for _, out in saved
+              if out["metadata"]["image/png"]["alt"] not in on_page]
+    assert not absent, f"{ui}: alt texts of {run.rel} saved but on no <img> of the page: {absent}"

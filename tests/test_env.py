@@ -17,6 +17,26 @@ def test_report_prints_table_and_device():
     assert "device" in text and "environment ready" in text
 
 
+def test_report_does_without_jupyterlab_but_not_without_tqdm(monkeypatch):
+    """On Colab another front end runs the notebook: a missing JupyterLab is no problem, a missing library is."""
+    import aecourse.env
+
+    real = aecourse.env.metadata.version
+    gone = {"jupyterlab"}
+
+    def version(name):
+        if name in gone:
+            raise aecourse.env.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(aecourse.env.metadata, "version", version)
+    out = io.StringIO()
+    assert report(file=out) == []
+    assert "another front end" in out.getvalue()
+    gone.add("tqdm")
+    assert report(file=io.StringIO()) == ["tqdm is not installed: run `make lab` (or pip install -e .) again"]
+
+
 def test_version_tuple():
     assert _version_tuple("2.13.0+cpu") == (2, 13, 0)
     assert _version_tuple("4.2.0rc1") == (4, 2, 0)

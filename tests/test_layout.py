@@ -216,3 +216,37 @@ def test_each_chapter_has_a_checks_module_named_after_it(chapter):
     stem = chapter.split("-", 1)[1].replace("-", "")
     assert (PACKAGE / "checks" / f"{stem}.py").is_file(), (
         f"chapter {chapter}'s public checks should live in src/aecourse/checks/{stem}.py")
+
+
+# ------------------------------------------------------------------ how make test spreads the suite
+def root_conftest():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest_layout", REPO / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    return conftest
+
+
+#: What starts a grading box in a test: the batch grader (not a Chapter's ``.grade`` method, which
+#: runs one cell in a kernel), Gradescope's and a pod's entry points, the sandbox itself.
+STARTS_A_BOX = re.compile(r"(?<![.\w])grade\(|run_autograder|run_pod\(|grade_submission|isolation=|"
+                          r"sandbox\.|Sandbox|bwrap")
+
+
+def test_every_test_file_that_grades_is_in_the_grading_scope():
+    """Under pytest-xdist, the grading tests share one worker (conftest.py): a new file that starts
+    boxes elsewhere would race test_no_stray_processes, so it must be listed."""
+    conftest = root_conftest()
+    files = [p for p in (REPO / "tests").glob("test_*.py") if p.name != Path(__file__).name]  # not these words
+    grading = {p.name for p in files if STARTS_A_BOX.search(p.read_text())}
+    assert grading and grading <= conftest.GRADING_FILES, sorted(grading - conftest.GRADING_FILES)
+    assert all((REPO / "tests" / name).is_file() for name in conftest.GRADING_FILES)
+
+
+def test_xdist_scopes_keep_chapters_and_grading_together():
+    scope = root_conftest().xdist_scope
+    assert scope("solutions/02-sparse/02-sparse.ipynb::Cell 3") == scope("solutions/07-where-what/x.ipynb::Cell 0")
+    assert scope("tests/test_grading_hostile.py::test_forger[x]") == scope("tests/test_k8s.py::test_pod") \
+        == "grading"
+    assert scope("tests/test_zoo.py::test_a") == scope("tests/test_zoo.py::test_b") != scope("tests/test_viz.py::t")

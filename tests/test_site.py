@@ -2,7 +2,7 @@
 
 One build per session, by the code ``make site`` runs, into a temporary folder. It takes each
 chapter's outputs from the nbval run of the same session (``.cache/executed``, written by the root
-conftest; this file is ordered after the chapters and shares their xdist group), so the chapters
+conftest; this file is ordered after the chapters and shares their xdist scope, "chapters"), so the chapters
 are not executed a second time; run alone, the builder executes them itself.
 
 - **No answers in the build**: every built file is scanned (``website.leaks``) for every solution's
@@ -34,7 +34,7 @@ import pytest
 
 from browserhelp import ARTIFACTS, CHROMIUM, REPO, free_port, http_get, missing_tool, start_playwright
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chapters")]
+pytestmark = [pytest.mark.slow]  # on the chapters' xdist worker, after them: the root conftest.py
 
 SITE_ARTIFACTS = ARTIFACTS / "site"
 BLOCKING = ("serious", "critical")

@@ -284,3 +284,171 @@ def test_intervention_explorer_latent_steps_with_the_buttons():
     assert w.dim == 2 and w.next_dim_button.description == "next latent"
     width, _ = png_size(w.response_image.value)
     assert w.response_image.layout.width == f"{width}px" and w.image.layout.width == "16px"
+
+
+# --------------------------------------------------------------------------- accessible names and alt texts
+from html.parser import HTMLParser
+from pathlib import Path
+
+import ipywidgets
+
+from aecourse import standing
+from aecourse.widgets import standing_table
+from aecourse.widgets.common import SLIDER_NAMES_JS, WIDGET_CLASS, DescribedImage
+
+REPO = Path(__file__).resolve().parents[1]
+# What a learner operates; an HTML or Image widget shows, a Box lays out.
+CONTROLS = (ipywidgets.Button, ipywidgets.Dropdown, ipywidgets.FloatSlider, ipywidgets.IntSlider,
+            ipywidgets.FloatLogSlider, ipywidgets.ToggleButton, ipywidgets.Checkbox, ipywidgets.Text,
+            ipywidgets.Select, ipywidgets.SelectMultiple, ipywidgets.RadioButtons, ipywidgets.ToggleButtons)
+
+
+def tree(widget) -> list:
+    out = [widget]
+    for child in getattr(widget, "children", ()):
+        out.extend(tree(child))
+    return out
+
+
+class _HTMLAudit(HTMLParser):
+    """Collects what an HTML widget's markup lacks: img without alt, table without a name, empty header cells."""
+
+    def __init__(self):
+        super().__init__()
+        self.problems, self._th, self._tables = [], None, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img" and not (attrs.get("alt") or "").strip():
+            self.problems.append("an <img> without alt")
+        if tag == "table":
+            self._tables.append(bool((attrs.get("aria-label") or "").strip()))
+        if tag == "caption" and self._tables:
+            self._tables[-1] = True
+        if tag == "th":
+            self._th = ""
+
+    def handle_data(self, data):
+        if self._th is not None:
+            self._th += data
+
+    def handle_endtag(self, tag):
+        if tag == "th":
+            if not self._th.strip():
+                self.problems.append("an empty <th>")
+            self._th = None
+        if tag == "table" and self._tables and not self._tables.pop():
+            self.problems.append("a <table> with neither a caption nor an aria-label")
+
+
+def accessibility_problems(widget) -> list[str]:
+    """Every control with no accessible name, every picture with no alt text, every table without a name."""
+    problems, names = [], []
+    for w in tree(widget):
+        kind = type(w).__name__
+        if isinstance(w, ipywidgets.Image):
+            if not isinstance(w, DescribedImage):
+                problems.append(f"{kind}: a plain Image (its tooltip never reaches the <img>)")
+            if not (w.tooltip or "").strip():
+                problems.append(f"{kind} {len(w.value)} bytes: no alt text (tooltip)")
+        elif isinstance(w, ipywidgets.HTML):
+            audit = _HTMLAudit()
+            audit.feed(w.value)
+            problems += [f"HTML {w.value[:60]!r}: {p}" for p in audit.problems]
+        elif isinstance(w, CONTROLS):
+            name = (w.description or "").strip() or (w.tooltip or "").strip()
+            if not name:
+                problems.append(f"{kind}: no description or tooltip")
+            names.append(name)
+        elif not isinstance(w, ipywidgets.Box):
+            problems.append(f"{kind}: a widget this audit does not know (add it to CONTROLS or teach it)")
+    doubles = sorted({n for n in names if names.count(n) > 1})
+    if doubles:
+        problems.append(f"controls sharing an accessible name: {doubles}")
+    return problems
+
+
+def _every_widget(pattern_model, tmp_path, monkeypatch):
+    monkeypatch.setenv(standing.DATA_HOME_ENV, str(tmp_path / "data"))
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    torch.manual_seed(0)
+    images = torch.rand(12, 1, 6, 6)
+    image_sae = SparseAutoencoder(in_shape=(1, 6, 6), latent_dim=8)
+    inputs = torch.linspace(0, 1, 5)[:, None, None, None].expand(-1, 1, 4, 4)
+    measures = lambda imgs: {"thickness": np.full(len(imgs), 1.5), "slant": np.zeros(len(imgs))}  # noqa: E731
+    return {
+        "table (vectors)": sparse_activation_table(pattern_model, sparse_patterns(), unit_names=LAT),
+        "table (images)": sparse_activation_table(image_sae, images, top_k=3),
+        "traversal": latent_traversal(ShiftDecoder(), inputs=inputs, input_names=list("abcde"), measures=measures),
+        "traversal (no inputs)": latent_traversal(ShiftDecoder(), np.zeros(3), names=["ink", "slant", "size"]),
+        "explorer": intervention_explorer(ShiftDecoder(), np.zeros(3)),
+        "standing": standing_table(REPO),
+    }
+
+
+def test_every_control_picture_and_table_of_every_widget_is_named(pattern_model, tmp_path, monkeypatch):
+    for what, widget in _every_widget(pattern_model, tmp_path, monkeypatch).items():
+        assert WIDGET_CLASS in widget._dom_classes, f"{what}: no {WIDGET_CLASS} class (the slider names need it)"
+        assert accessibility_problems(widget) == [], what
+
+
+def test_the_audit_catches_what_it_looks_for():
+    """The audit above can fail: an unnamed button, a plain Image, an unnamed table, an <img> without alt."""
+    bad = ipywidgets.VBox([ipywidgets.Button(), ipywidgets.Image(value=b"x"),
+                           ipywidgets.HTML("<table><tr><th></th></tr></table><img src='x'>"),
+                           ipywidgets.Button(description="go"), ipywidgets.Button(description="go")])
+    problems = accessibility_problems(bad)
+    for expected in ("Button: no description", "a plain Image", "no alt text", "an empty <th>",
+                     "neither a caption nor an aria-label", "an <img> without alt", "sharing an accessible name"):
+        assert any(expected in p for p in problems), (expected, problems)
+
+
+def test_picture_alt_texts_follow_what_is_shown(pattern_model):
+    w = sparse_activation_table(pattern_model, sparse_patterns(), unit_names=LAT)
+    w.unit_selector.value = 2
+    assert w.feature_image.tooltip.startswith("Bar chart of the feature of Lat3 over 4 input dimensions")
+    images = torch.zeros(4, 1, 3, 3)
+    images[2, 0, 1, 1] = 1.0
+    model = SparseAutoencoder(in_shape=(1, 3, 3), latent_dim=2)
+    with torch.no_grad():
+        model.encoder.weight.zero_(), model.encoder.bias.zero_(), model.b_dec.zero_()
+        model.encoder.weight[0, 4] = 1.0  # unit 0 fires on the centre pixel: input 2 only
+        model.decoder.weight.zero_()
+        model.decoder.weight[1 * 3 + 2, 0] = -0.8  # and writes (removes ink) at row 1, column 2
+    t = sparse_activation_table(model, images, names=list("wxyz"), unit_names=["u0", "u1"])
+    t.input_selector.value = 2
+    assert t.input_image.tooltip == "Picture of input y (3x3 pixels); 1 of 2 units active on it"
+    t.unit_selector.value = 0
+    assert t.top_examples_image.tooltip == "Pictures of the 1 inputs that make u0 fire most, strongest first: y (1.00)"
+    assert t.feature_image.tooltip.endswith("strongest weight -0.8 at row 1, column 2")
+
+    trav = latent_traversal(ShiftDecoder(), np.zeros(3), names=["ink", "slant", "size"])
+    trav.set_latent(0, 2.5)
+    assert "ink +2.50, slant +0.00, size +0.00" in trav.image.tooltip
+    explorer = intervention_explorer(ShiftDecoder(), np.zeros(3))
+    explorer.set_intervention(1, -2.0)
+    assert "do(z1 = -2.00)" in explorer.image.tooltip
+    assert explorer.response_image.tooltip.startswith("Bar chart of each latent's response |R(z) - R(z0)| to do(z1 = -2.00)")
+    assert "z1 " in explorer.response_image.tooltip and "(intervened, red)" in explorer.response_image.tooltip
+
+
+def test_faded_rows_keep_their_contrast(pattern_model):
+    """Rows below dim_below are faded to 0.65 opacity: #6f6f6f on white, 5:1 (WCAG asks 4.5:1); 0.35 was 2.4:1."""
+    w = sparse_activation_table(pattern_model, sparse_patterns(), unit_names=LAT)
+    opacities = {float(o) for o in re.findall(r"opacity:([0-9.]+)", w.table_html.value)}
+    assert opacities == {0.65}
+    grey = 255 * (1 - 0.87 * 0.65)  # JupyterLab's light theme text is rgba(0, 0, 0, 0.87)
+    lum = lambda c: ((c / 255 + 0.055) / 1.055) ** 2.4  # noqa: E731 - sRGB to linear
+    assert (1.0 + 0.05) / (lum(grey) + 0.05) >= 4.5
+
+
+def test_widgets_with_sliders_name_their_handles_when_displayed(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append((obj, raw)))
+    w = latent_traversal(ShiftDecoder(), np.zeros(3), names=["ink", "slant", "size"])
+    assert w.slider_names() == ["ink", "slant", "size"]
+    w._ipython_display_()
+    (bundle, raw), (script, _) = shown
+    assert raw and "application/vnd.jupyter.widget-view+json" in bundle
+    assert script.data == SLIDER_NAMES_JS and f".{WIDGET_CLASS} .widget-slider" in SLIDER_NAMES_JS
+    assert intervention_explorer(ShiftDecoder(), np.zeros(3)).slider_names() == ["value"]

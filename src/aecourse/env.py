@@ -11,7 +11,7 @@ from importlib import metadata
 __all__ = ["versions", "report", "MIN_PYTHON"]
 
 MIN_PYTHON = (3, 11)
-# (distribution name, minimum version the course is tested with)
+# (distribution name, minimum version the course is tested with); see OPTIONAL for those that may be missing
 PACKAGES = [
     ("torch", "2.2"),
     ("numpy", "1.24"),
@@ -22,6 +22,12 @@ PACKAGES = [
     ("tqdm", "4.66"),
     ("nbgrader", None),  # only instructors need it
 ]
+# Packages whose absence is no problem (the version check still applies when they are installed), and why.
+# JupyterLab is one front end among several: on Colab (or in VS Code) another one runs the notebook.
+OPTIONAL = {
+    "jupyterlab": "not installed (another front end runs this notebook)",
+    "nbgrader": "not installed (instructors only)",
+}
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
@@ -57,8 +63,8 @@ def report(file=None) -> list[str]:
     for name, minimum in PACKAGES:
         v = found[name]
         if v is None:
-            status = "missing" if minimum else "not installed (instructors only)"
-            if minimum:
+            status = OPTIONAL.get(name, "missing")
+            if name not in OPTIONAL:
                 problems.append(f"{name} is not installed: run `make lab` (or pip install -e .) again")
         elif minimum and _version_tuple(v) < _version_tuple(minimum):
             status = f"too old (need >= {minimum})"

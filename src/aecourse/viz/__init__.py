@@ -17,12 +17,22 @@ module                      what it draws
                             sweeps, feature matrices (02-sparse, 03-features)
 :mod:`.live`                a loss and quick-MIG figure that redraws itself while a model
                             trains, and the same for a finished run (05)
+:mod:`.alt`                 the alt text every figure carries (:func:`set_alt`, :func:`alt_text`,
+                            :func:`figure_alt`) and how it reaches the notebook output
 ==========================  =================================================================
+
+Every figure says what it shows, with its data: each function stores an alt text on its figure
+(``alt_text(fig)``), and importing this package inside IPython (:func:`aecourse.viz.alt.install`)
+makes every displayed figure carry it: ``metadata["image/png"]["alt"]``, ``text/plain`` and an
+``<img alt=...>`` in ``text/html`` (JupyterLab draws a PNG output without one). A figure nobody
+described (a chapter's own pyplot figure) is described from its titles, labels and contents.
 
 The names below are re-exported here (``from aecourse.viz import traversal_grid``); the
 sparse chapters' figures are imported from :mod:`aecourse.viz.sparse`.
 """
 
+from . import alt
+from .alt import alt_text, figure_alt, set_alt
 from .figures import finish, image_grid, latent_scatter, plot_history, show_reconstructions, to_numpy_images
 from .heatmaps import heatmap, response_heatmap, response_map_figure
 from .live import LiveTrainingFigure, training_curve_figure
@@ -35,4 +45,7 @@ __all__ = [
     "decode_function", "model_device", "latent_index", "check_span", "latent_names", "single_code",
     "heatmap", "response_heatmap", "response_map_figure",
     "LiveTrainingFigure", "training_curve_figure",
+    "set_alt", "alt_text", "figure_alt",
 ]
+
+alt.install()  # inside IPython: every displayed Figure carries its alt text (a no-op elsewhere)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..contracts import as_array, invalid
+from .alt import names_text, num, set_alt, set_panel_alt, span_text
 
 __all__ = ["image_grid", "show_reconstructions", "latent_scatter", "plot_history", "to_numpy_images", "finish"]
 
@@ -35,13 +36,30 @@ def to_numpy_images(images) -> np.ndarray:
     return images
 
 
-def finish(fig):
-    """Close ``fig`` in pyplot and return it: the notebook then displays the returned figure once.
+def finish(fig, alt: str | None = None):
+    """Close ``fig`` in pyplot, store its alt text (:func:`aecourse.viz.alt.set_alt`) and return it.
 
-    Every figure function of :mod:`aecourse.viz` ends with it.
+    The notebook then displays the returned figure once, with ``alt`` as its description. Every
+    figure function of :mod:`aecourse.viz` ends with it and says what its figure shows, with its
+    data (``tests/test_viz.py`` checks each one).
     """
     plt.close(fig)
+    if alt is not None:
+        set_alt(fig, alt)
     return fig
+
+
+def _grid_alt(imgs: np.ndarray, nrow: int, ncol: int, titles, row_labels, suptitle) -> str:
+    n, h, w = imgs.shape
+    parts = [f"{suptitle}: " if suptitle else "",
+             f"Grid of {n} image{'s' if n != 1 else ''} ({h}x{w} pixels) in {nrow} row{'s' if nrow != 1 else ''} "
+             f"of {ncol}"]
+    if row_labels is not None:
+        parts.append(f"; rows: {names_text(list(row_labels)[:nrow])}")
+    if titles is not None:
+        parts.append(f"; titled {names_text(list(titles)[:n])}")
+    parts.append(f"; pixel values {span_text(imgs)}")
+    return "".join(parts)
 
 
 def image_grid(images, nrow: int | None = None, *, titles: Sequence[str] | None = None,
@@ -67,7 +85,7 @@ def image_grid(images, nrow: int | None = None, *, titles: Sequence[str] | None 
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
-    return finish(fig)
+    return finish(fig, _grid_alt(imgs, nrow, ncol, titles, row_labels, suptitle))
 
 
 @torch.no_grad()
@@ -89,7 +107,18 @@ def show_reconstructions(model, x, n: int = 8, *, inputs=None, labels=("input", 
         rows, names = [x, recon], list(labels)
     else:
         rows, names = [seen, recon, x], ["noisy input", "reconstruction", "clean target"]
-    return image_grid(torch.cat([r.cpu() for r in rows]), nrow=len(rows), row_labels=names)
+    fig = image_grid(torch.cat([r.cpu() for r in rows]), nrow=len(rows), row_labels=names)
+    x_cpu = x.detach().cpu().float()
+    mse = float(((recon.float().reshape(x_cpu.shape) - x_cpu) ** 2).mean()) if recon.numel() == x_cpu.numel() else None
+    k = len(x)
+    if inputs is None:
+        text = (f"Reconstructions: {k} {names[0]}s (top row) and the model's {names[1]}s (bottom row)")
+    else:
+        text = (f"Denoising: {k} noisy inputs (top row), the model's reconstructions (middle) and the clean "
+                "targets (bottom)")
+    target = "the inputs" if inputs is None else "the clean targets"
+    err = f"; mean squared error against {target} {num(mse)}" if mse is not None else ""
+    return set_alt(fig, text + err)
 
 
 def latent_scatter(z, color, *, name: str = "", ax=None, categorical: bool | None = None,
@@ -125,9 +154,18 @@ def latent_scatter(z, color, *, name: str = "", ax=None, categorical: bool | Non
         fig.colorbar(sc, ax=ax, label=name)
     ax.set_xlabel("$z_1$"), ax.set_ylabel("$z_2$")
     ax.set_title(f"latent space coloured by {name}" if name else "latent space", fontsize=10)
+    factor = name or "the factor"
+    if categorical:
+        values = [str(int(v)) for v in np.unique(color)]
+        colouring = f"{len(values)} values of {factor} ({names_text(values, 10)}) in colours"
+    else:
+        colouring = f"colour shows {factor}, {span_text(color)}"
+    text = (f"Scatter of {len(z)} codes in the 2-D latent space: z1 {span_text(z[:, 0])}, z2 {span_text(z[:, 1])}; "
+            f"{colouring}")
+    set_panel_alt(ax, text)
     if own:
         fig.tight_layout()
-        return finish(fig)
+        return finish(fig, text)
     return fig
 
 
@@ -147,4 +185,24 @@ def plot_history(histories, *, logy: bool = True, title: str = "training curves"
     ax.set_xlabel("epoch"), ax.set_ylabel("loss"), ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return finish(fig)
+    return finish(fig, _history_alt(histories, title, logy))
+
+
+def _curve_words(values) -> str:
+    values = [float(v) for v in values]
+    if not values:
+        return "no values"
+    if len(values) == 1:
+        return num(values[0])
+    return f"{num(values[0])} to {num(values[-1])} (lowest {num(min(values))})"
+
+
+def _history_alt(histories: Mapping, title: str, logy: bool) -> str:
+    runs = []
+    for label, h in histories.items():
+        words = f"{label}: train loss {_curve_words(h.train_loss)} over {len(h.train_loss)} epochs"
+        if h.val_loss:
+            words += f", held-out loss {_curve_words(h.val_loss)}"
+        runs.append(words)
+    scale = ", log scale" if logy else ""
+    return f"Line chart '{title}' of loss against epoch{scale}: " + "; ".join(runs)

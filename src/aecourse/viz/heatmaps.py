@@ -13,12 +13,38 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..contracts import as_array, invalid
+from .alt import num, set_panel_alt, span_text
 from .figures import finish
 
 __all__ = ["heatmap", "response_heatmap", "response_map_figure"]
 
 
 # --------------------------------------------------------------------------- matrices as tables (05, 06)
+def _cell_words(mat: np.ndarray, row_names: list[str], col_names: list[str], pick) -> str:
+    i, j = np.unravel_index(pick(np.where(np.isfinite(mat), mat, np.nan)), mat.shape)
+    return f"{num(mat[i, j])} at ({row_names[i]}, {col_names[j]})"
+
+
+def matrix_alt(mat: np.ndarray, row_names: list[str], col_names: list[str], *, what: str, row_label: str = "",
+               col_label: str = "", outlined: int = 0) -> str:
+    """The alt text of a matrix drawn as a heatmap: its size, the names, the largest and smallest cells."""
+    rows, cols = mat.shape
+    row_word = f"row{'s' if rows != 1 else ''}" + (f" ({row_label})" if row_label else "")
+    col_word = f"column{'s' if cols != 1 else ''}" + (f" ({col_label})" if col_label else "")
+    text = f"Heatmap of {what}: {rows} {row_word} x {cols} {col_word}"
+    if np.isfinite(mat).any():
+        text += (f"; largest value {_cell_words(mat, row_names, col_names, np.nanargmax)}, "
+                 f"smallest {_cell_words(mat, row_names, col_names, np.nanargmin)}")
+    else:
+        text += "; no finite values"
+    if rows * cols <= 12 and np.isfinite(mat).all():
+        text += "; values by row: " + "; ".join(
+            f"{row_names[i]}: " + ", ".join(num(v) for v in mat[i]) for i in range(rows))
+    if outlined:
+        text += f"; {outlined} cell{'s' if outlined != 1 else ''} outlined in red"
+    return text
+
+
 def _numpy_matrix(matrix, name: str) -> np.ndarray:
     matrix = as_array(matrix, name, finite=False)
     if matrix.ndim != 2 or matrix.size == 0:
@@ -115,9 +141,13 @@ def heatmap(matrix, *, ax=None, title: str = "", row_label: str = "", col_label:
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="crimson", linewidth=2))
     if title:
         ax.set_title(title, fontsize=10)
+    what = " ".join(p for p in (title, f"({colorbar})" if colorbar and title else colorbar) if p) or "values"
+    text = matrix_alt(mat.astype(float), row_names, col_names, what=what, row_label=row_label,
+                      col_label=col_label, outlined=int(marked.sum()))
+    set_panel_alt(ax, text)
     if own:
         fig.tight_layout()
-        return finish(fig)
+        return finish(fig, text)
     return fig
 
 
@@ -196,4 +226,17 @@ def response_map_figure(maps: Mapping, *, names: Sequence[str] = ("z_a", "z_b"),
     axes[0].quiver(va, vb, sub[..., 0], sub[..., 1], color="white", angles="xy", scale_units="xy",
                    scale=None, width=0.006)
     fig.tight_layout()
-    return finish(fig)
+    return finish(fig, _response_map_alt(maps, values, names))
+
+
+def _response_map_alt(maps: Mapping, values: np.ndarray, names: Sequence[str]) -> str:
+    magnitude = np.asarray(maps["magnitude"], dtype=float)
+    words = [f"Response map over {names[0]} (horizontal) and {names[1]} (vertical), each {span_text(values)} "
+             f"on a {magnitude.shape[0]}x{magnitude.shape[1]} grid, in three panels"]
+    if np.isfinite(magnitude).any():
+        a, b = np.unravel_index(np.nanargmax(magnitude), magnitude.shape)
+        words.append(f"magnitude |R(z) - z| {span_text(magnitude)}, largest at {names[0]} = {num(values[a])}, "
+                     f"{names[1]} = {num(values[b])}, with the response field as arrows")
+    words.append(f"divergence {span_text(maps['divergence'])} (blue where responses converge)")
+    words.append(f"mean curvature {span_text(maps['curvature'])}")
+    return "; ".join(words)

@@ -21,6 +21,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 
 from ..contracts import check_number
+from .alt import num, set_alt
 from .figures import finish
 
 __all__ = ["LiveTrainingFigure", "training_curve_figure"]
@@ -41,7 +42,27 @@ def _draw(loss_steps: Sequence[int], losses: Sequence[float], mig_seconds: Seque
     ax_mig.set(xlabel="training seconds", ylabel="MIG", title="MIG", ylim=(0, max([0.5, *migs]) * 1.05))
     ax_mig.legend(loc="lower right", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    return fig
+    return set_alt(fig, _curves_alt(loss_steps, losses, mig_seconds, migs, target=target, steps=steps, title=title))
+
+
+def _curves_alt(loss_steps, losses, mig_seconds, migs, *, target, steps, title) -> str:
+    words = [f"Training curves, {title}: two line charts"]
+    if losses:
+        of = f" of {steps:,}" if steps else ""
+        words.append(f"loss (log scale) from {num(losses[0])} at step {loss_steps[0]:,} to {num(losses[-1])} at step "
+                     f"{loss_steps[-1]:,}{of}, lowest {num(min(losses))}")
+    else:
+        words.append("no loss recorded yet")
+    if migs:
+        best = max(range(len(migs)), key=migs.__getitem__)
+        words.append(f"quick MIG at {len(migs)} evaluation{'s' if len(migs) != 1 else ''}, latest {num(migs[-1])} after "
+                     f"{num(mig_seconds[-1])} s, best {num(migs[best])} after {num(mig_seconds[best])} s")
+    else:
+        words.append("no MIG evaluated yet")
+    if target is not None:
+        cleared = migs and max(migs) >= target
+        words.append(f"dashed bar at MIG {num(target)}, {'cleared' if cleared else 'not cleared'}")
+    return "; ".join(words)
 
 
 class LiveTrainingFigure:

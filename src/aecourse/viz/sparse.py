@@ -21,7 +21,9 @@ import numpy as np
 
 from .. import metrics
 from ..contracts import as_array, invalid
+from .alt import names_text, num, set_alt, set_panel_alt, span_text
 from .figures import finish, image_grid
+from .heatmaps import matrix_alt
 
 __all__ = ["activation_heatmap", "feature_grid", "plot_log_density", "plot_sparsity_tradeoff", "plot_feature_matrix"]
 
@@ -60,7 +62,10 @@ def activation_heatmap(z, row_names: Sequence[str] | None = None, unit_names: Se
                         color="white" if z[i, j] > 0.6 * top else "black")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return finish(fig)
+    active = int((z > 0).sum())
+    text = (matrix_alt(z, row_names, unit_names, what=title, row_label="inputs", col_label="units")
+            + f"; {active} of {n * m} activations above 0")
+    return finish(fig, text)
 
 
 def feature_grid(features, shape: tuple[int, int] = (28, 28), n: int = 64, *, order=None, titles=None,
@@ -81,10 +86,18 @@ def feature_grid(features, shape: tuple[int, int] = (28, 28), n: int = 64, *, or
         raise invalid("features", f"(latent_dim, {shape[0] * shape[1]}) for shape {shape}", f"shape {f.shape}",
                       shown=True)
     idx = np.arange(len(f)) if order is None else np.asarray(order, dtype=int)
+    total = len(f)
     f = f[idx[:n]]
     f = f / np.maximum(np.abs(f).max(axis=1, keepdims=True), 1e-12)  # each feature on its own scale
-    return image_grid(f.reshape(-1, 1, *shape), titles=titles, cmap="RdBu_r", vmin=-1.0, vmax=1.0,
-                      suptitle=suptitle)
+    fig = image_grid(f.reshape(-1, 1, *shape), titles=titles, cmap="RdBu_r", vmin=-1.0, vmax=1.0,
+                     suptitle=suptitle)
+    shown = [int(i) for i in idx[:n]]
+    which = "in order" if order is None else f"in the given order ({names_text([str(i) for i in shown])})"
+    strong = 100 * (np.abs(f.reshape(len(f), -1)) > 0.25).mean(1)  # pixels above a quarter of the feature's peak
+    return set_alt(fig, f"{suptitle or 'Decoder features'}: {len(f)} of {total} features {which} as "
+                        f"{shape[0]}x{shape[1]} images, red where a feature adds ink and blue where it removes it, "
+                        f"each on its own scale; share of a feature's pixels above a quarter of its peak: "
+                        f"{span_text(strong)} percent")
 
 
 def plot_log_density(z=None, *, frequency=None, bins: int = 30, low: float = -5.0, label: str | None = None,
@@ -104,9 +117,19 @@ def plot_log_density(z=None, *, frequency=None, bins: int = 30, low: float = -5.
     ax.set_ylabel("units")
     ax.legend(fontsize=7)
     ax.set_title("feature density", fontsize=10)
+    total = int(np.sum(counts)) + int(n_dead)
+    live = [(edges[i], edges[i + 1]) for i in np.nonzero(np.asarray(counts) > 0)[0]]
+    where = (f"the other {total - n_dead} between 10^{num(live[0][0])} and 10^{num(live[-1][1])}" if live
+             else "no live unit")
+    peak = int(np.argmax(counts)) if len(counts) else 0
+    most = (f"; most units ({int(counts[peak])}) near 10^{num((edges[peak] + edges[peak + 1]) / 2)}"
+            if live else "")
+    text = (f"Histogram of log10 activation frequency{f' ({label})' if label else ''} over {total} units: "
+            f"{n_dead} dead (never fire, the red bar at the left), {where}{most}")
+    set_panel_alt(ax, text)
     if own:
         fig.tight_layout()
-        return finish(fig)
+        return finish(fig, text)
     return fig
 
 
@@ -137,7 +160,10 @@ def plot_sparsity_tradeoff(results: Sequence[Mapping[str, float]], x: str = "l1_
         ax.set_xlabel(x)
         ax.set_title(labels.get(key, key), fontsize=9)
     fig.tight_layout()
-    return finish(fig)
+    trends = "; ".join(f"{labels.get(key, key)} {num(rows[0][key])} to {num(rows[-1][key])}" for key in keys)
+    return finish(fig, f"Sparsity sweep, {len(rows)} runs over {x} {span_text(xs)}"
+                       f"{' (log scale)' if logx else ''}, one line chart per metric; from the smallest to the "
+                       f"largest {x}: {trends}")
 
 
 def plot_feature_matrix(matrix, order=None, *, cmap: str = "RdBu_r", xlabel: str = "true feature",
@@ -164,4 +190,10 @@ def plot_feature_matrix(matrix, order=None, *, cmap: str = "RdBu_r", xlabel: str
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return finish(fig)
+    rows, cols = mat.shape
+    k = min(rows, cols)
+    diag = np.diag(mat[:k, :k])
+    text = (f"Heatmap '{title}': {rows} rows ({ylabel}) x {cols} columns ({xlabel}), colour from -1 (blue) to 1 "
+            f"(red), values {span_text(mat)}; along the diagonal (each true feature and the latent in its row) "
+            f"mean {num(np.mean(diag))}, lowest {num(np.min(diag))}")
+    return finish(fig, text)

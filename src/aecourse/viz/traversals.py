@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..contracts import as_array, as_codes, check_int, invalid
+from .alt import names_text, num, set_alt
 from .figures import image_grid, to_numpy_images
 
 __all__ = ["decode_images", "traversal_images", "traversal_grid",
@@ -227,5 +228,17 @@ def traversal_grid(model, z0, *, dims: Sequence[int] | None = None, span: tuple[
     steps = check_int("steps", steps, low=2)
     values = np.linspace(*check_span(span), steps)
     rows = [traversal_images(model, base, d, values, image_shape=image_shape) for d in dims]
-    return image_grid(np.concatenate(rows), nrow=len(dims), titles=[f"{v:+.2g}" for v in values],
-                      row_labels=[labels[d] for d in dims], size=size)
+    fig = image_grid(np.concatenate(rows), nrow=len(dims), titles=[f"{v:+.2g}" for v in values],
+                     row_labels=[labels[d] for d in dims], size=size)
+    # How much each row changes: the mean absolute pixel difference between neighbouring columns, summed.
+    change = [float(np.abs(np.diff(r, axis=0)).mean(axis=(1, 2)).sum()) for r in rows]
+    flat = [labels[d] for d, c in zip(dims, change) if c < 1e-3]
+    most = int(np.argmax(change))
+    h, w = rows[0].shape[1:]
+    text = (f"Latent traversals: {len(dims)} rows (latents {names_text([labels[d] for d in dims], 10)}), each "
+            f"decoding the base code with that latent swept from {num(values[0])} to {num(values[-1])} in "
+            f"{steps} steps ({h}x{w} images); total pixel change along each row: "
+            + ", ".join(f"{labels[d]} {num(c)}" for d, c in zip(dims, change))
+            + f"; most change along {labels[dims[most]]}"
+            + (f"; constant rows: {names_text(flat)}" if flat else ""))
+    return set_alt(fig, text)

@@ -31,7 +31,8 @@ from matplotlib.figure import Figure
 
 from ..contracts import Autoencoder, check_int, check_number, invalid, require
 from ..viz import model_device
-from .common import control_row, picture, png_bytes, show_png, stepper, unpack_inputs
+from ..viz.alt import names_text, num
+from .common import WIDGET_CLASS, control_row, picture, png_bytes, show_png, stepper, unpack_inputs
 
 __all__ = ["SparseActivationTable", "sparse_activation_table", "TABLE_OPEN", "BAR_COLOUR"]
 
@@ -44,6 +45,15 @@ BAR_WIDTH_PX = 140
 TABLE_OPEN = ("<style>.aecourse-table.aecourse-table td, .aecourse-table.aecourse-table th "
               "{padding:1px 6px;line-height:16px}</style>"
               '<table class="aecourse-table" style="border-collapse:collapse;font-family:monospace;font-size:12px">')
+# Faded rows (below dim_below of the strongest) keep a 5:1 contrast on JupyterLab's light theme: its text is
+# rgba(0, 0, 0, 0.87), so 0.65 of it is #6f6f6f on white (0.35, as before, was 2.4:1, under WCAG's 4.5:1).
+FADED_OPACITY = 0.65
+_HEAD = '<tr><th scope="col">{first}</th><th scope="col">activation</th><th scope="col">bar</th></tr>'
+
+
+def _table_open(label: str) -> str:
+    """:data:`TABLE_OPEN` with an accessible name (``aria-label``) for the table."""
+    return TABLE_OPEN.replace('<table ', f'<table aria-label="{html.escape(label, quote=True)}" ', 1)
 
 
 def _feature_png(feature: np.ndarray, shape: tuple[int, int] | None, scale: int) -> bytes:
@@ -65,6 +75,19 @@ def _feature_png(feature: np.ndarray, shape: tuple[int, int] | None, scale: int)
     return buf.getvalue()
 
 
+def _feature_alt(unit: str, feature: np.ndarray, shape: tuple[int, int] | None) -> str:
+    """What the feature picture shows, with its numbers."""
+    if shape is not None:
+        strongest = int(np.argmax(np.abs(feature)))
+        r, c = divmod(strongest, shape[1])
+        return (f"Feature of {unit}: the decoder column it writes, as a {shape[0]}x{shape[1]} image, red where it "
+                f"adds ink and blue where it removes it; strongest weight {num(feature[strongest])} at row {r}, "
+                f"column {c}")
+    values = ", ".join(num(v) for v in feature[:16]) + (", ..." if len(feature) > 16 else "")
+    return (f"Bar chart of the feature of {unit} over {len(feature)} input dimensions (the decoder column it "
+            f"writes): {values}")
+
+
 def _strip(images: list[np.ndarray], scale: int) -> bytes:
     """Images side by side, separated by a thin mid-grey line, as one PNG."""
     h = images[0].shape[0]
@@ -75,7 +98,8 @@ def _strip(images: list[np.ndarray], scale: int) -> bytes:
 
 def _bar(value: float, top: float, colour: str = BAR_COLOUR) -> str:
     width = 0 if top <= 0 else int(round(BAR_WIDTH_PX * max(value, 0.0) / top))
-    return (f'<div style="background:{colour};width:{width}px;height:10px;display:inline-block"></div>')
+    return (f'<div aria-hidden="true" style="background:{colour};width:{width}px;height:10px;display:inline-block">'
+            '</div>')
 
 
 @torch.no_grad()
@@ -179,6 +203,7 @@ class SparseActivationTable(widgets.VBox):
         ])
         super().__init__([controls, self.columns], layout=widgets.Layout(max_width="100%"))
 
+        self.add_class(WIDGET_CLASS)
         self.input_selector.observe(lambda change: self.show_input(change["new"]), names="value")
         self.unit_selector.observe(lambda change: self.show_unit(change["new"]), names="value")
         self.show_input(0)
@@ -197,32 +222,36 @@ class SparseActivationTable(widgets.VBox):
         for j in order[: self.max_rows]:
             value = float(acts[j])
             faint = value < dim_at
-            style = ' style="opacity:0.35"' if faint else ""
+            style = f' style="opacity:{FADED_OPACITY}"' if faint else ""
             rows.append(f'<tr data-unit="{j}"{style}><td>{html.escape(self.unit_names[j])}</td>'
                         f'<td style="text-align:right;padding:0 8px">{value:.3f}</td>'
                         f"<td>{_bar(value, self.z_max)}</td></tr>")
         hidden = len(acts) - min(len(acts), self.max_rows)
-        more = (f'<tr><td colspan="3" style="opacity:0.6">... and {hidden} more units, '
+        more = (f'<tr><td colspan="3" style="opacity:{FADED_OPACITY}">... and {hidden} more units, '
                 f"all at or below {float(acts[order[self.max_rows]]):.3f}</td></tr>") if hidden else ""
         self.table_html.value = (
             f"<div><b>{html.escape(self.names[i])}</b>: {n_active} of {len(acts)} units active (&gt; 0); "
             f"faded rows are below {self.dim_below:.0%} of the strongest</div>"
-            + TABLE_OPEN +
-            "<tr><th>unit</th><th>activation</th><th></th></tr>" + "".join(rows) + more + "</table>"
+            + _table_open(f"Units of input {self.names[i]}, strongest first") +
+            _HEAD.format(first="unit") + "".join(rows) + more + "</table>"
         )
         if self.input_image is not None:
-            show_png(self.input_image, png_bytes(self.images[i], vmin=0.0, vmax=1.0, scale=self.scale))
+            h, w = self.images[i].shape
+            show_png(self.input_image, png_bytes(self.images[i], vmin=0.0, vmax=1.0, scale=self.scale),
+                     alt=f"Picture of input {self.names[i]} ({h}x{w} pixels); {n_active} of {len(acts)} units "
+                         "active on it")
 
     def show_unit(self, j: int) -> None:
         """Show unit ``j``'s feature and its top-activating inputs."""
         acts = self.z[:, j]
         order = [int(i) for i in np.argsort(-acts, kind="stable")[: self.top_k] if acts[i] > 0]
-        show_png(self.feature_image, _feature_png(self.features[j], self.feature_shape, self.scale))
+        show_png(self.feature_image, _feature_png(self.features[j], self.feature_shape, self.scale),
+                 alt=_feature_alt(self.unit_names[j], self.features[j], self.feature_shape))
         if not order:
             self.top_examples.value = (f"<i>{html.escape(self.unit_names[j])} never fires on these "
                                        f"{len(acts)} inputs: a dead unit (here).</i>")
             if self.top_examples_image is not None:
-                show_png(self.top_examples_image, b"")
+                show_png(self.top_examples_image, b"", alt=f"No inputs: {self.unit_names[j]} never fires on these")
             return
         rows = "".join(
             f'<tr data-input="{i}"><td>{html.escape(self.names[i])}</td>'
@@ -231,11 +260,13 @@ class SparseActivationTable(widgets.VBox):
         )
         self.top_examples.value = (
             f"<div>{html.escape(self.unit_names[j])} is active on {self.frequency[j]:.1%} of the inputs</div>"
-            + TABLE_OPEN +
-            "<tr><th>input</th><th>activation</th><th></th></tr>" + rows + "</table>"
+            + _table_open(f"Inputs on which {self.unit_names[j]} fires most, strongest first") +
+            _HEAD.format(first="input") + rows + "</table>"
         )
         if self.top_examples_image is not None:
-            show_png(self.top_examples_image, _strip([self.images[i] for i in order], self.scale))
+            show_png(self.top_examples_image, _strip([self.images[i] for i in order], self.scale),
+                     alt=f"Pictures of the {len(order)} inputs that make {self.unit_names[j]} fire most, strongest "
+                         f"first: " + names_text([f"{self.names[i]} ({acts[i]:.2f})" for i in order], 8))
 
 
 def sparse_activation_table(model, inputs, *, names=None, images=None, unit_names=None, top_k: int = 8,

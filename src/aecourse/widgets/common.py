@@ -3,12 +3,21 @@
 - Pictures: :func:`png_bytes` turns a 2-D array into crisp PNG bytes (matplotlib's
   ``imsave``, no figure, fast enough for every slider move), :func:`png_size` reads a PNG's
   size back, and :func:`show_png` puts the bytes in an ``Image`` drawn at its own pixel size
-  and never wider than the output area.
+  and never wider than the output area, with an alt text that says what it shows (the
+  ``<img>``'s ``title``: ipywidgets' ``Image`` has no ``alt``, see :class:`DescribedImage`).
 - Keyboard: :func:`stepper` gives a dropdown a "previous" and a "next" button (Tab to reach
   them, Space or Enter to press), because ArrowDown in a focused dropdown can move
   JupyterLab's cell selection instead of the option (an ipywidgets bug);
   :func:`step_selection` is what they do, wrapping around so neither button ever disables
   (a disabled button drops the keyboard focus).
+- Slider names: ipywidgets 8 gives a slider's handle (``role="slider"``) no accessible name (its
+  SliderView never passes noUiSlider's ``handleAttributes``; the visible description is a
+  ``<label>`` tied to nothing), so a screen reader says "slider, 0.3" and axe-core reports
+  ``aria-input-field-name``. :class:`NamedSliders` (a mix-in of the widgets with sliders) displays,
+  after the widget, a small script that names every slider handle inside an aecourse widget
+  after its visible description (``aria-label``) and keeps doing so as sliders are redrawn. It runs
+  where the output is trusted (the session that ran the cell: JupyterLab, Notebook 7); a notebook
+  reopened untrusted drops it and shows nothing in its place.
 - Layout: :func:`control_row` lays controls side by side and wraps them on a narrow screen.
 - Inputs: :func:`unpack_inputs` accepts a tensor or array, or a dataset with ``.x`` (and
   ``.names``) or ``.images``; :func:`slider_settings` checks a span, a step, a scale and an
@@ -23,11 +32,13 @@ import struct
 import ipywidgets as widgets
 import numpy as np
 from matplotlib import image as mpimg
+from traitlets import Unicode
 
 from ..contracts import as_array, as_tensor, check_int, check_number, invalid
 from ..viz import check_span
 
-__all__ = ["png_bytes", "png_size", "picture", "show_png", "step_selection", "stepper", "control_row",
+__all__ = ["png_bytes", "png_size", "DescribedImage", "picture", "show_png", "WIDGET_CLASS", "SLIDER_NAMES_JS",
+           "NamedSliders", "step_selection", "stepper", "control_row",
            "place_slider", "unpack_inputs", "default_latent_dim", "slider_settings"]
 
 
@@ -55,24 +66,96 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def picture(margin: str = "4px 0") -> widgets.Image:
-    """An empty PNG Image widget, by default without side margins (shrunk to max-width 100%, they would stick out)."""
-    return widgets.Image(format="png", layout=widgets.Layout(margin=margin))
+class DescribedImage(widgets.Image):
+    """An ipywidgets ``Image`` whose ``tooltip`` becomes its ``<img>``'s ``title``: its accessible name.
+
+    ipywidgets 8 draws an ``Image`` as a bare ``<img>`` with no ``alt`` trait; its views set a
+    ``title`` from ``tooltip`` only when the model's ``description`` is empty, and an ``Image`` has
+    no ``description`` at all (the view then fails on it). This one syncs an empty
+    ``description``, so the tooltip reaches the ``<img>`` as ``title``, which screen readers read
+    and axe-core's ``image-alt`` rule accepts.
+    """
+
+    description = Unicode("", help="always empty: lets the front end turn the tooltip into the title").tag(sync=True)
+
+    @property
+    def alt(self) -> str:
+        """What the picture shows (the tooltip)."""
+        return self.tooltip or ""
 
 
-def show_png(image: widgets.Image, data: bytes) -> None:
+def picture(margin: str = "4px 0", alt: str = "") -> DescribedImage:
+    """An empty PNG image widget, by default without side margins (shrunk to max-width 100%, they would stick out)."""
+    return DescribedImage(format="png", layout=widgets.Layout(margin=margin), tooltip=alt or None)
+
+
+def show_png(image: widgets.Image, data: bytes, alt: str | None = None) -> None:
     """Put PNG bytes in an Image widget, drawn at their own pixel size but never wider than the output.
 
     Without an explicit width a picture in a flex column is stretched to the
     column's width (a 112 px feature drew 508 px wide); ``max-width: 100%``
     with ``height: auto`` shrinks a wide strip to fit and keeps its aspect ratio.
+    ``alt`` (what the picture shows, with its data) becomes the image's tooltip and accessible
+    name (:class:`DescribedImage`).
     """
     width, _ = png_size(data)
+    if alt is not None:
+        image.tooltip = " ".join(alt.split())
     image.value = data
     image.layout.width = f"{width}px" if width else "0px"
     image.layout.max_width = "100%"
     image.layout.height = "auto"
     image.layout.align_self = "flex-start"  # no stretching across a row or a column either
+
+
+# --------------------------------------------------------------------------- accessible names of sliders
+WIDGET_CLASS = "aecourse-widget"  # the CSS class of every aecourse widget's outer box
+
+# Names each slider handle inside an aecourse widget after the slider's visible description; one observer per
+# page (later displays only re-run the naming), coalesced to one pass per animation frame.
+SLIDER_NAMES_JS = """<script>
+(() => {
+  if (window.aecourseNameSliders) { window.aecourseNameSliders(); return; }
+  const name = () => document.querySelectorAll('.%(cls)s .widget-slider').forEach(slider => {
+    const label = slider.querySelector('.widget-label');
+    const text = label ? label.textContent.trim() : '';
+    if (!text) return;
+    slider.querySelectorAll('.noUi-handle').forEach(h => {
+      if (h.getAttribute('aria-label') !== text) h.setAttribute('aria-label', text);
+    });
+  });
+  let pending = false;
+  const soon = () => { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; name(); }); } };
+  window.aecourseNameSliders = name;
+  new MutationObserver(soon).observe(document.body, {childList: true, subtree: true});
+  name();
+})();
+</script>""" % {"cls": WIDGET_CLASS}
+
+
+class NamedSliders:
+    """Mix-in for a widget with sliders: displaying it also displays :data:`SLIDER_NAMES_JS` (see the module docstring).
+
+    ``.slider_names()`` is what each handle is named: the sliders' descriptions.
+    """
+
+    def _ipython_display_(self):
+        from IPython.display import HTML, display
+
+        display(self._repr_mimebundle_(), raw=True)
+        display(HTML(SLIDER_NAMES_JS))
+
+    def slider_names(self) -> list[str]:
+        """The accessible name each slider handle gets: its description."""
+        sliders = (widgets.FloatSlider, widgets.IntSlider, widgets.FloatLogSlider)
+        return [w.description for w in _descendants(self) if isinstance(w, sliders)]
+
+
+def _descendants(widget) -> list:
+    out = [widget]
+    for child in getattr(widget, "children", ()):
+        out.extend(_descendants(child))
+    return out
 
 
 # --------------------------------------------------------------------------- keyboard stepping

@@ -34,8 +34,9 @@ from matplotlib.figure import Figure
 from ..contracts import Autoencoder, check_number, require
 from ..interventions import latent_response
 from ..viz import decode_images, latent_index, latent_names, single_code
-from .common import (control_row, default_latent_dim, picture, place_slider, png_bytes, show_png, slider_settings,
-                     stepper)
+from ..viz.alt import num
+from .common import (WIDGET_CLASS, NamedSliders, control_row, default_latent_dim, picture, place_slider, png_bytes,
+                     show_png, slider_settings, stepper)
 
 __all__ = ["InterventionExplorer", "intervention_explorer", "HIGHLIGHT_COLOUR", "OTHER_COLOUR"]
 
@@ -77,7 +78,7 @@ class _ResponseBars:
         return buf.getvalue(), colours
 
 
-class InterventionExplorer(widgets.VBox):
+class InterventionExplorer(NamedSliders, widgets.VBox):
     """Intervene on one latent and watch the image and every latent's response.
 
     Build it with :func:`intervention_explorer`. The intervened code is
@@ -136,6 +137,7 @@ class InterventionExplorer(widgets.VBox):
                                                     self.response_image], layout=widgets.Layout(min_width="0"))]),
             self.readout,
         ], layout=widgets.Layout(max_width="100%"))
+        self.add_class(WIDGET_CLASS)
         self.dim_selector.observe(lambda change: self._control_moved(), names="value")
         self.slider.observe(lambda change: self._control_moved(), names="value")
         self._refresh()
@@ -200,10 +202,17 @@ class InterventionExplorer(widgets.VBox):
         z = self.z
         self._decoded = decode_images(self.model, z, image_shape=self.image_shape)[0]
         self._responses = np.abs(self._respond(z) - self._base_response)
-        show_png(self.image, png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale))
+        name = self.names[self.dim]
+        h, w = self._decoded.shape
+        show_png(self.image, png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale),
+                 alt=f"Decoded image ({h}x{w} pixels, mean brightness {num(self._decoded.mean())}) of the base code "
+                     f"with do({name} = {self.value:+.2f})")
         bars, self.bar_colours = self._bars.png(self._responses, self.dim)
-        show_png(self.response_image, bars)
         order = [j for j in np.argsort(-self._responses, kind="stable") if j != self.dim][:3]
+        show_png(self.response_image, bars,
+                 alt=f"Bar chart of each latent's response |R(z) - R(z0)| to do({name} = {self.value:+.2f}): "
+                     + ", ".join(f"{n} {num(r)}" + (" (intervened, red)" if j == self.dim else "")
+                                 for j, (n, r) in enumerate(zip(self.names, self._responses))))
         others = ", ".join(f"{html.escape(self.names[j])} {self._responses[j]:.2f}" for j in order)
         self.readout.value = (
             f"do({html.escape(self.names[self.dim])} = {self.value:+.2f}), from {self.z0[self.dim]:+.2f}: "

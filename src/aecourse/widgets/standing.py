@@ -34,7 +34,7 @@ import ipywidgets as widgets
 
 from ..standing import ChapterStanding, describe_time, format_table, record_path, standing, totals
 from ..train import is_grading
-from .common import control_row
+from .common import WIDGET_CLASS, control_row
 
 __all__ = ["StandingTable", "standing_table", "standing_html", "BAR_COLOUR", "CAPTION", "GRADING"]
 
@@ -115,6 +115,7 @@ class StandingTable(widgets.VBox):
         super().__init__([self.table_html, control_row([self.refresh_button, self.status])],
                          layout=widgets.Layout(max_width="100%"))
         self.add_class("aecourse-standing-widget")
+        self.add_class(WIDGET_CLASS)
         self.refresh()
 
     def refresh(self) -> None:

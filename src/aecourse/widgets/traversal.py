@@ -29,8 +29,9 @@ import torch
 
 from ..contracts import check_number, invalid
 from ..viz import decode_function, decode_images, latent_index, latent_names, model_device, single_code
-from .common import (control_row, default_latent_dim, picture, place_slider, png_bytes, show_png, slider_settings,
-                     stepper, unpack_inputs)
+from ..viz.alt import num
+from .common import (WIDGET_CLASS, NamedSliders, control_row, default_latent_dim, picture, place_slider, png_bytes,
+                     show_png, slider_settings, stepper, unpack_inputs)
 
 __all__ = ["LatentTraversal", "latent_traversal"]
 
@@ -77,7 +78,7 @@ def _format_measure(name: str, value: float) -> str:
     return f"{html.escape(name)}: {value:.3g}"
 
 
-class LatentTraversal(widgets.VBox):
+class LatentTraversal(NamedSliders, widgets.VBox):
     """Move latents with sliders and watch the decoded image change.
 
     Build it with :func:`latent_traversal`. Controls and outputs are
@@ -156,6 +157,7 @@ class LatentTraversal(widgets.VBox):
                           widgets.VBox([self.image, self.readout], layout=widgets.Layout(min_width="0"))]),
         ], layout=widgets.Layout(max_width="100%"))
 
+        self.add_class(WIDGET_CLASS)
         for i, slider in enumerate(self.sliders):
             slider.observe(lambda change, i=i: self._slider_moved(i, change["new"]), names="value")
         self.reset_button.on_click(lambda _: self.reset())
@@ -227,8 +229,7 @@ class LatentTraversal(widgets.VBox):
     def _refresh(self) -> None:
         """Decode the current code (one image) and redraw the image and readout."""
         self._decoded = decode_images(self.model, self._z, image_shape=self.image_shape)[0]
-        show_png(self.image, png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale))
-        parts = []
+        parts, said = [], []
         if self._measures is not None:
             values = self._measures(self._decoded[None])
             if not isinstance(values, dict):
@@ -237,7 +238,13 @@ class LatentTraversal(widgets.VBox):
             self.measured = {str(k): float(np.asarray(v, dtype=float).reshape(-1)[0]) for k, v in values.items()}
             shown = [k for k in ("thickness", "slant") if k in self.measured] or list(self.measured)
             parts.append(" &middot; ".join(_format_measure(k, self.measured[k]) for k in shown))
+            said = [f"{k} {num(self.measured[k])}" for k in shown]
         code = ", ".join(f"{v:+.2f}" for v in self._z)
+        h, w = self._decoded.shape
+        named = ", ".join(f"{name} {v:+.2f}" for name, v in zip(self.names, self._z))
+        show_png(self.image, png_bytes(self._decoded, vmin=0.0, vmax=1.0, scale=self.scale),
+                 alt=f"Decoded image ({h}x{w} pixels, mean brightness {num(self._decoded.mean())}) of the code "
+                     f"{named}" + (f"; measured {', '.join(said)}" if said else ""))
         parts.append(f'<span style="font-family:monospace;font-size:11px;opacity:0.7">z = [{code}]</span>')
         self.readout.value = "<br>".join(parts)
 
