@@ -377,9 +377,6 @@ def test_executed_copy_is_written_only_when_every_cell_passed(tmp_path):
     assert not (tmp_path / "cache2" / "99-x.ipynb").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="00-setup's section on answer cells gives `answer_q1 = \"b\"` as its "
-                   "example, and b is the answer of its own quiz q1 (solutions/00-setup: the example should be "
-                   "a wrong letter, as check_choice's are); strict: this turns into a failure once it is fixed")
 def test_no_learner_notebook_gives_its_own_answer_away():
     from website import leaks
 
