@@ -62,7 +62,7 @@ def venv_dir() -> Path:
     return ROOT / ".venv" if (ROOT / ".venv").is_dir() else Path(sys.prefix)
 
 
-def junit_times(path: Path) -> tuple[float, dict[str, float], dict[str, int]]:
+def junit_times(path: Path) -> tuple[float, dict[str, float], dict]:
     """pytest's total seconds, seconds per test file, and the outcome counts, from a JUnit file."""
     root = ET.parse(path).getroot()
     suite = root if root.tag == "testsuite" else root.find("testsuite")
@@ -78,6 +78,11 @@ def junit_times(path: Path) -> tuple[float, dict[str, float], dict[str, int]]:
             name = case.get("classname") or "?"
         per_file[name] += float(case.get("time") or 0)
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    # which tests failed, with the first line of why (the JUnit file is thrown away after the run)
+    counts["failed"] = [f"{case.get('classname')}::{case.get('name')}: "
+                        f"{(bad.get('message') or '').splitlines()[0][:300] if bad.get('message') else ''}"
+                        for case in suite.iter("testcase")
+                        for bad in case if bad.tag in ("failure", "error")]
     return float(suite.get("time") or 0), dict(per_file), counts
 
 
@@ -137,6 +142,7 @@ def report(r: dict) -> str:
               f"{TARGET_RATIO:g}x)",
               f"- disk: .venv {r['disk']['venv_gb']:.2f} GB + .cache {r['disk']['cache_gb']:.2f} GB = "
               f"{r['disk']['together_gb']:.2f} GB with hard links counted once (target: under {TARGET_DISK_GB:g} GB)",
+              *[f"- FAILED {name}" for name in r["tests_counts"].get("failed", [])],
               "", "| test file | pytest seconds (the tests' own times, summed over workers) |", "|---|---:|"]
     lines += [f"| {name} | {s:.1f} |" for name, s in r["tests_per_file_s"].items() if s >= 1]
     return "\n".join(lines)
