@@ -168,10 +168,13 @@ def pytest_collection_modifyitems(items):
             item.output_timeout = NBVAL_OUTPUT_TIMEOUT
     # The website's tests read the outputs nbval got (``.cache/executed``): they run after the last
     # chapter cell, on the same worker (xdist_scope: both are in the scope "chapters").
-    site = [item for item in items if item.path.name == SITE_TEST]
+    def is_site(item) -> bool:
+        return getattr(getattr(item, "path", None), "name", None) == SITE_TEST
+
+    site = [item for item in items if is_site(item)]
     cells = [n for n, item in enumerate(items) if isinstance(item, IPyNbCell)]
     if site and cells:
-        rest = [item for item in items if item.path.name != SITE_TEST]
+        rest = [item for item in items if not is_site(item)]
         last = max(n for n, item in enumerate(rest) if isinstance(item, IPyNbCell))
         items[:] = rest[:last + 1] + site + rest[last + 1:]
 
