@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import torch
+from IPython import get_ipython  # a dependency (ipykernel); None outside a kernel
 
 from ..standing import chapter_pattern, record_pass
 
@@ -477,11 +478,7 @@ def track_answer_cells(shell=None) -> bool:
     error, so :func:`check_choice` and :func:`check_blank` judge the answer cell's own value.
     Called when this module is imported under IPython; returns whether tracking is on."""
     if shell is None:
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return False
-        shell = get_ipython()
+        shell = get_ipython()  # None outside IPython
     events = getattr(shell, "events", None)
     if events is None:
         return False

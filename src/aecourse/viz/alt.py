@@ -48,6 +48,7 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from IPython import get_ipython  # a dependency (ipykernel); None outside a kernel
 from matplotlib.figure import Figure
 
 __all__ = ["set_alt", "alt_text", "set_panel_alt", "panel_alt", "figure_alt", "describe_figure", "install",
@@ -223,11 +224,7 @@ def install(shell=None, *, html: bool | None = None) -> bool:
         variable ``AECOURSE_FIGURE_HTML`` is ``0``); see the module docstring for why.
     """
     if shell is None:
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return False
-        shell = get_ipython()
+        shell = get_ipython()  # None outside IPython
     formatter = getattr(shell, "display_formatter", None)
     if formatter is None:
         return False
