@@ -301,7 +301,9 @@ def test_checkpoint_rebuilds_a_vae(tmp_path):
 
 # --------------------------------------------------------------------------- architectures (chapter 07)
 @pytest.mark.parametrize("encoder,decoder,side", [("conv", "conv", 32), ("conv", "conv", 64), ("mlp", "masked", 32),
-                                                  ("conv", "masked", 64), ("conv", "mlp", 32), ("mlp", "masked", 8)])
+                                                  ("conv", "masked", 64), ("conv", "mlp", 32), ("mlp", "masked", 8),
+                                                  ("mlp", "broadcast", 32), ("conv", "broadcast", 64),
+                                                  ("mlp", "broadcast", 7)])
 def test_encoder_and_decoder_choices_keep_the_api(encoder, decoder, side):
     torch.manual_seed(0)
     model = VAE(VAEConfig((1, side, side), 3, (16,), encoder=encoder, decoder=decoder))
@@ -332,6 +334,7 @@ def test_conv_layers_are_the_documented_ones():
     (dict(in_shape=(1, 28, 28), encoder="conv"), "conv encoder takes square 32x32 or 64x64 images, got 28x28"),
     (dict(in_shape=(1, 28, 28), decoder="conv"), "conv decoder .* got 28x28"),
     (dict(in_shape=(1, 28, 28), decoder="masked"), "8 times a power of two"),
+    (dict(in_shape=(1, 28, 32), decoder="broadcast"), "broadcast decoder makes square images, got 28x32"),
     (dict(encoder="masked"), "unknown encoder"),
     (dict(decoder="transformer"), "unknown decoder"),
 ])
@@ -357,8 +360,8 @@ def test_configs_saved_before_the_architecture_options_still_load(tmp_path):
     assert torch.allclose(loaded.encode(x), model.encode(x))
 
 
-def test_masked_and_conv_checkpoints_round_trip(tmp_path):
-    for kw in (dict(decoder="masked"), dict(encoder="conv", decoder="conv")):
+def test_masked_conv_and_broadcast_checkpoints_round_trip(tmp_path):
+    for kw in (dict(decoder="masked"), dict(encoder="conv", decoder="conv"), dict(decoder="broadcast")):
         torch.manual_seed(0)
         model = VAE(VAEConfig((1, 32, 32), 3, (16,), **kw))
         loaded, _ = load_checkpoint(save_checkpoint(model, tmp_path / "m.pt"))

@@ -161,6 +161,41 @@ def test_build_scores_and_records_a_curve_and_the_cli_reads_it(tiny, capsys):
     assert main(["zoo", "train", "nope"]) == 2
 
 
+def test_build_with_seeds_keeps_every_seeds_scores_and_one_checkpoint(tiny):
+    out = tiny / "zoo"
+    entry = zoo.build(["tiny"], directory=out, seeds=[2, 0], eval_every=30, progress=False, eval_samples=300)["tiny"]
+    assert json.loads(json.dumps(entry)) == zoo.manifest(out)["tiny"]
+    assert list(entry["seeds"]) == ["0", "2"] and sorted(p.name for p in out.glob("*.pt")) == ["tiny.pt"]
+    assert entry["seeds"]["0"]["metrics"] == entry["metrics"]  # the recipe's seed is the shipped checkpoint
+    assert [step for _, step, _, _ in entry["seeds"]["2"]["curve"]] == [30]
+    scores = zoo.seed_scores("tiny", out)
+    assert sorted(scores) == [0, 2] and scores[2] != scores[0]  # another seed: another model
+    # seed 2's record is what a checkpoint of seed 2 would score (float16 weights, same evaluation)
+    model, _ = zoo.train("tiny", seed=2, progress=False)
+    again = zoo.evaluate_dsprites(model.half().float(), num_samples=300, only=("mig",))["mig"]
+    assert again == pytest.approx(scores[2]["mig"], abs=1e-9)
+    plain = zoo.build(["tiny"], directory=tiny / "plain", eval_every=None, progress=False, eval_samples=300)
+    assert "seeds" not in plain["tiny"] and list(zoo.seed_scores("tiny", tiny / "plain")) == [0]
+    with pytest.raises(ValueError, match="distinct seeds"):
+        zoo.build(["tiny"], directory=out, seeds=[1, 1])
+
+
+def test_cli_train_passes_seeds_and_prints_each(tiny, monkeypatch, capsys):
+    seen = {}
+
+    def fake_build(names, **kw):
+        seen.update(kw)
+        run = {"metrics": {"mig": 0.25, "factor_vae": 0.5}, "train_seconds": 3.0}
+        return {"tiny": {"train_seconds": 3.0, "bytes": 1000, "metrics": {"mig": 0.25},
+                         "seeds": {"0": run, "4": {**run, "metrics": {"mig": 0.125, "factor_vae": 0.5}}}}}
+
+    monkeypatch.setattr(zoo, "build", fake_build)
+    assert main(["zoo", "train", "tiny", "--seeds", "0", "4"]) == 0
+    assert seen["seeds"] == [0, 4]
+    printed = capsys.readouterr().out
+    assert "seed 0: 3 s, MIG 0.250" in printed and "seed 4: 3 s, MIG 0.125" in printed
+
+
 def test_rescore_reproduces_the_stored_scores_and_asks_only_for_what_it_needs(tiny):
     out = tiny / "zoo"
     entry = zoo.build(["tiny"], directory=out, eval_every=None, progress=False, eval_samples=300)["tiny"]

@@ -32,9 +32,10 @@ Architectures (:class:`VAEConfig` ``encoder`` / ``decoder``): fully connected
 networks (``"mlp"``, the default, as Chen et al. 2018 used for dSprites), the
 beta-VAE papers' convolutional networks for 32x32 and 64x64 images
 (``"conv"``), and for the decoder also the spatially masked decoder of
-:class:`aecourse.masks.MaskedDecoder` (``"masked"``).
+:class:`aecourse.masks.MaskedDecoder` (``"masked"``) and the spatial broadcast
+decoder of :class:`aecourse.broadcast.BroadcastDecoder` (``"broadcast"``).
 
-Imports: :mod:`aecourse.contracts` and :mod:`aecourse.masks` only.
+Imports: :mod:`aecourse.contracts`, :mod:`aecourse.masks` and :mod:`aecourse.broadcast` only.
 
 API shared with :mod:`aecourse.models`: ``encode(x)`` returns the posterior
 **mean** (the representation every metric reads), ``decode(z)`` returns
@@ -52,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .contracts import LossFn, VariationalAutoencoder, check_int, check_latent_dim, check_number, require
+from .broadcast import BroadcastDecoder
 from .masks import MaskedDecoder
 
 __all__ = [
@@ -77,7 +79,7 @@ LOG_2PI = math.log(2 * math.pi)
 
 #: Architectures a VAEConfig may name.
 ENCODERS = ("mlp", "conv")
-DECODERS = ("mlp", "conv", "masked")
+DECODERS = ("mlp", "conv", "masked", "broadcast")
 CONV_SIDES = (32, 64)
 
 
@@ -100,11 +102,14 @@ class VAEConfig:
         ``"conv"`` is the beta-VAE papers' convolutional encoder for 64x64
         images, shortened by one stride-2 layer for 32x32 ones; see
         :func:`conv_encoder`. Only square 32x32 or 64x64 images.
-    decoder : "mlp", "conv" or "masked"
+    decoder : "mlp", "conv", "masked" or "broadcast"
         ``"conv"`` mirrors the conv encoder (:func:`conv_decoder`);
         ``"masked"`` is :class:`aecourse.masks.MaskedDecoder` (every
         latent acts through a learned spatial mask on an 8x8 grid), for
-        square images whose side is 8 times a power of two.
+        square images whose side is 8 times a power of two;
+        ``"broadcast"`` is :class:`aecourse.broadcast.BroadcastDecoder`
+        (Watters et al. 2019: the code copied to every pixel with the
+        pixel's coordinates, one small MLP per pixel), for square images.
 
     Configs saved before ``encoder`` and ``decoder`` existed load as the
     MLPs they were.
@@ -135,6 +140,9 @@ class VAEConfig:
                     f"the conv {part} takes square 32x32 or 64x64 images, got {h}x{w}; resize the images "
                     f"(e.g. DSpritesGroundTruth(resolution=32)) or use {part}='mlp'"
                 )
+        if self.decoder == "broadcast" and h != w:
+            raise ValueError(f"the broadcast decoder makes square images, got {h}x{w}; resize the images "
+                             "(e.g. DSpritesGroundTruth(resolution=32)) or use decoder='mlp'")
         ratio = h // 8
         if self.decoder == "masked" and not (h == w and h % 8 == 0 and ratio & (ratio - 1) == 0):
             raise ValueError(
@@ -219,6 +227,8 @@ class VAE(nn.Module):
             self.decoder = conv_decoder(c.in_shape, c.latent_dim)
         elif c.decoder == "masked":
             self.decoder = MaskedDecoder(c.latent_dim, c.in_shape)
+        elif c.decoder == "broadcast":
+            self.decoder = BroadcastDecoder(c.latent_dim, c.in_shape)
         else:
             self.decoder = _mlp([c.latent_dim, *reversed(c.hidden), d_in])
 

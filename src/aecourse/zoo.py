@@ -534,7 +534,7 @@ def verify(directory: str | Path | None = None) -> dict[str, str]:
 
 def build(names: list[str] | None = None, *, directory: str | Path | None = None, steps: int | None = None,
           eval_every: int | None = 1000, progress: bool = True, eval_samples: int = 10000,
-          threads: int | None = 1) -> dict:
+          threads: int | None = 1, seeds: list[int] | None = None) -> dict:
     """Train, evaluate and store zoo models (what ``aecourse zoo train`` runs).
 
     ``threads`` is passed to :func:`train` (one by default; None follows the load).
@@ -542,14 +542,60 @@ def build(names: list[str] | None = None, *, directory: str | Path | None = None
     dSprites models are scored with :func:`evaluate_dsprites` on the stored
     (float16) weights; the scores go into the manifest. Returns the new
     manifest entries.
+
+    ``seeds`` (dSprites models only) also trains the recipe with each of
+    these seeds and keeps every run's scores, training seconds and curve in
+    the entry's ``"seeds"`` (``{str(seed): {...}}``, the recipe's own seed
+    included): the spread a comparison needs. Only the recipe's own seed is
+    stored as a checkpoint, so the zoo's size does not grow with the seeds;
+    the others are scored on float16-rounded weights too, as stored ones are.
     """
     directory = Path(directory or WEIGHTS_DIR)
+    if seeds is not None:
+        seeds = [check_int("seed", seed, low=0) for seed in seeds]
+        if len(set(seeds)) != len(seeds):
+            raise invalid("seeds", "distinct seeds", seeds)
     out = {}
     for name in names or available():
+        recipe = RECIPES[name]
         model, meta = train(name, steps=steps, progress=progress, eval_every=eval_every, threads=threads)
         entry = _save(model, meta, directory)
-        if RECIPES[name].dataset == "dsprites":
+        if recipe.dataset == "dsprites":
             entry = _save(model, meta, directory, metrics=evaluate_dsprites(_load_file(directory, name),
                                                                              num_samples=eval_samples))
+        if seeds and recipe.dataset == "dsprites":
+            runs = {str(recipe.seed): _seed_record(meta, entry["metrics"])}
+            for seed in seeds:
+                if seed == recipe.seed:
+                    continue
+                other, other_meta = train(name, steps=steps, progress=progress, eval_every=eval_every,
+                                          threads=threads, seed=seed)
+                stored = copy.deepcopy(other).half().float()  # the precision a checkpoint would keep
+                runs[str(seed)] = _seed_record(other_meta, evaluate_dsprites(stored, num_samples=eval_samples))
+            entry["seeds"] = dict(sorted(runs.items(), key=lambda item: int(item[0])))
+            table = manifest(directory)
+            table[name] = entry
+            (directory / MANIFEST_NAME).write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
         out[name] = entry
     return out
+
+
+def _seed_record(meta: dict, metrics: dict) -> dict:
+    """What a manifest keeps of one seed's run (``entry["seeds"][str(seed)]``)."""
+    return {"metrics": metrics, "train_seconds": meta["train_seconds"], "curve": meta["curve"],
+            "threads": meta.get("threads")}
+
+
+def seed_scores(name: str, directory: str | Path | None = None) -> dict[int, dict[str, float]]:
+    """``{seed: scores}`` of every seed ``aecourse zoo train --seeds`` recorded for zoo model ``name``.
+
+    A model trained without ``--seeds`` has only its recipe's seed (its
+    checkpoint's scores).
+    """
+    _recipe(name)
+    entry = manifest(directory).get(name)
+    if entry is None:
+        raise ZooError(f"zoo model {name!r} is not in the manifest of {directory or WEIGHTS_DIR}; "
+                       f"train it with `aecourse zoo train {name}`")
+    runs = entry.get("seeds") or {str(entry["recipe"].get("seed", 0)): {"metrics": entry["metrics"]}}
+    return {int(seed): dict(run["metrics"]) for seed, run in runs.items()}
