@@ -13,6 +13,7 @@ in :mod:`aecourse.wherewhat` it would put chapter 04's lookup in chapter
 07's module. Here, above both, every import points downward::
 
     objectives -> wherewhat -> vae -> masks
+    objectives -> weak -> vae
 
 A new objective goes into its chapter's module, and its name into
 :data:`OBJECTIVES` and :func:`make_objective`.
@@ -22,12 +23,17 @@ from __future__ import annotations
 
 from .contracts import LossFn
 from .vae import AnnealedCapacityLoss, FactorVAELoss, ae_loss, beta_tcvae_loss, vae_loss
+from .weak import ada_gvae_loss
 from .wherewhat import BetaTCVAEPerturbationLoss, MaskAreaPenalty
 
-__all__ = ["OBJECTIVES", "make_objective"]
+__all__ = ["OBJECTIVES", "PAIRED_OBJECTIVES", "make_objective"]
 
 #: Objective names used by the zoo and the chapters.
-OBJECTIVES = ("ae", "vae", "beta_vae", "annealed_vae", "factor_vae", "beta_tcvae", "beta_tcvae_ps")
+OBJECTIVES = ("ae", "vae", "beta_vae", "annealed_vae", "factor_vae", "beta_tcvae", "beta_tcvae_ps", "ada_gvae")
+
+#: Objectives that train on pairs of images sharing some factors, batches ``(n, 2, c, h, w)``
+#: (:func:`aecourse.weak.sample_pairs`): weakly supervised, the rest are unsupervised.
+PAIRED_OBJECTIVES = ("ada_gvae",)
 
 
 def make_objective(name: str, *, beta: float | None = None, dataset_size: int | None = None,
@@ -49,7 +55,9 @@ def make_objective(name: str, *, beta: float | None = None, dataset_size: int | 
     ``gamma`` (default 1000), and ``c_max`` and ``anneal_steps``;
     ``"factor_vae"`` (:class:`~aecourse.vae.FactorVAELoss`, an ``nn.Module`` whose
     discriminator must be trained too) takes ``beta`` as its ``gamma``
-    (default 35) and needs ``latent_dim``.
+    (default 35) and needs ``latent_dim``. ``"ada_gvae"``
+    (:func:`~aecourse.weak.ada_gvae_loss`, weakly supervised: batches of image pairs,
+    :data:`PAIRED_OBJECTIVES`) takes ``beta`` (default 1).
     """
     if mask_weight:
         inner = make_objective(name, beta=beta, dataset_size=dataset_size, latent_dim=latent_dim,
@@ -62,6 +70,8 @@ def make_objective(name: str, *, beta: float | None = None, dataset_size: int | 
         return vae_loss(1.0)
     if name == "beta_vae":
         return vae_loss(4.0 if beta is None else beta)
+    if name == "ada_gvae":
+        return ada_gvae_loss(1.0 if beta is None else beta)
     if name == "factor_vae":
         if latent_dim is None:
             raise ValueError("factor_vae needs latent_dim (its discriminator reads codes), e.g. latent_dim=model.latent_dim")

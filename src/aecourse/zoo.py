@@ -35,6 +35,8 @@ import copy
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -46,9 +48,10 @@ import torch
 from .contracts import check_int, encoder_fn, invalid
 from .progress import progress_bar
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from .objectives import make_objective
+from .objectives import PAIRED_OBJECTIVES, make_objective
 from .train import TrainingThreads, seed_everything
 from .vae import VAE, VAEConfig
+from .weak import sample_pairs
 
 __all__ = ["Recipe", "RECIPES", "available", "load", "train", "evaluate_dsprites", "EVALUATED", "rescore", "verify",
            "manifest", "weights_dir", "cache_dir", "ZooError"]
@@ -71,8 +74,11 @@ class Recipe:
         dSprites images are drawn afresh every step (uniform over all
         737,280 factor combinations, as disentanglement_lib samples);
         glyph digits come from a fixed set of ``train_size`` images.
-    objective : "ae", "vae", "beta_vae", "annealed_vae", "factor_vae", "beta_tcvae" or "beta_tcvae_ps"
+    objective : "ae", "vae", "beta_vae", "annealed_vae", "factor_vae", "beta_tcvae", "beta_tcvae_ps" or "ada_gvae"
         See :mod:`aecourse.vae` (:data:`~aecourse.objectives.OBJECTIVES`).
+        ``"ada_gvae"`` is weakly supervised (:mod:`aecourse.weak`): it trains
+        on pairs of dSprites images that share some factors, so each step
+        draws ``batch_size`` pairs (twice as many images).
     beta : float or None
         The objective's beta (None: its default); for ``"annealed_vae"``
         and ``"factor_vae"`` their ``gamma``.
@@ -135,6 +141,9 @@ class Recipe:
         return any(getattr(self, n) != _LATER_FIELDS[n] for n in names)
 
     def __post_init__(self):
+        if self.objective in PAIRED_OBJECTIVES and self.dataset != "dsprites":
+            raise ValueError(f"objective {self.objective!r} trains on pairs that share known factors; only the "
+                             f"'dsprites' dataset has factors to draw them from, got dataset {self.dataset!r}")
         if self._changed("ps_weight", "ps_batch") and self.objective != "beta_tcvae_ps":
             raise ValueError(f"ps_weight and ps_batch have no effect with objective {self.objective!r}; "
                              "use objective='beta_tcvae_ps' or leave them at their defaults")
@@ -194,6 +203,11 @@ RECIPES: dict[str, Recipe] = {
     "dsprites_factor_vae": Recipe("dsprites", "factor_vae", 35.0, steps=210000, batch_size=64, lr=3e-4,
                                   lr_decay_step=200000, lr_decay_factor=0.1,
                                   description="FactorVAE (Kim & Mnih 2018), discriminator-estimated total correlation"),
+    # Chapter 05's train-it-yourself model: weakly supervised, so unlike the unsupervised rows above it sees
+    # pairs of sprites that share some factors. batch_size counts pairs (256 images a step, as the others).
+    "dsprites_ada_gvae": Recipe("dsprites", "ada_gvae", 4.0, steps=3000, batch_size=128,
+                                description="Ada-GVAE (Locatello et al. 2020), weakly supervised: trained on pairs "
+                                            "that share some factors; chapter 05's train-it-yourself model"),
     "dsprites_where": Recipe("dsprites", "beta_tcvae", 6.0, steps=16000, decoder="masked",
                              description="chapter 07: beta-TCVAE, each latent acts through a learned spatial mask"),
     # ps_weight 10, from 1,500-step trials: at 1 the recogniser stalls at accuracy 0.5 (it tells apart only the
@@ -243,12 +257,15 @@ def _file_sha256(path: Path) -> str:
 
 # --------------------------------------------------------------------------- data streams
 def _batches(recipe: Recipe, generator: np.random.Generator):
-    """Yield float32 training batches ``(batch_size, *in_shape)`` forever."""
+    """Yield float32 training batches ``(batch_size, *in_shape)`` forever (pairs: ``(batch_size, 2, *in_shape)``)."""
     if recipe.dataset == "dsprites":
         from .data.dsprites import DSpritesGroundTruth
 
         data = DSpritesGroundTruth(recipe.resolution)
         while True:
+            if recipe.objective in PAIRED_OBJECTIVES:
+                yield torch.from_numpy(sample_pairs(data, recipe.batch_size, generator))
+                continue
             _, x = data.sample(recipe.batch_size, generator)
             yield torch.from_numpy(x)
     elif recipe.dataset == "glyphs":
@@ -261,6 +278,47 @@ def _batches(recipe: Recipe, generator: np.random.Generator):
                 yield images[order[i:i + recipe.batch_size]]
     else:
         raise ValueError(f"unknown dataset {recipe.dataset!r} in recipe; expected 'dsprites' or 'glyphs'")
+
+
+def _prefetched(batches, depth: int = 2):
+    """The same batches, drawn ``depth`` ahead on a helper thread while the model trains.
+
+    Why: drawing a dSprites batch is numpy work (about a third of a step's
+    time for the pair objective's 256 images) that does not need the
+    model, and numpy and torch both release the GIL in their heavy loops, so
+    on a machine with a core to spare the drawing overlaps the training step
+    instead of adding to it. One thread draws them in order from the one
+    generator, so the batches and every trained weight are exactly those
+    of drawing in the training loop. An error while drawing is raised in the
+    training loop; closing the generator stops the thread.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def draw():
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put((batch, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the training loop, which raises it
+            slots.put((None, exc))
+
+    worker = threading.Thread(target=draw, name="aecourse-batches", daemon=True)
+    worker.start()
+    try:
+        while True:
+            batch, error = slots.get()
+            if error is not None:
+                raise error
+            yield batch
+    finally:
+        stop.set()
 
 
 def evaluate_dsprites(model: VAE, *, resolution: int | None = None, num_samples: int = 10000, seed: int = 0,
@@ -419,7 +477,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         history: dict[str, list[float]] = {}
         curve: list[tuple[float, int, float, float]] = []
         seconds, sums, count = 0.0, {}, 0
-        batches = _batches(recipe, generator)
+        batches = _prefetched(_batches(recipe, generator))
         bar = progress_bar(range(1, steps + 1), desc=f"training {name}", unit="step", enabled=progress)
         model.train()
         with bar:
@@ -452,6 +510,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
                     event.update(mig=scores["mig"], factor_vae=scores.get("factor_vae"))
                 if event and on_progress is not None:
                     on_progress({"step": step, "steps": steps, "seconds": round(seconds, 2), **event})
+        batches.close()
         model.eval()
     meta = {"name": name, "recipe": recipe.as_dict(), "steps": steps,
             "train_seconds": round(seconds, 3), "history": history, "curve": curve,
@@ -467,7 +526,8 @@ def _save(model: VAE, meta: dict, directory: Path, metrics: dict | None = None) 
     save_checkpoint(copy.deepcopy(model).half(), path, **meta)
     entry = {"file": path.name, "sha256": _file_sha256(path), "bytes": path.stat().st_size,
              "train_seconds": meta["train_seconds"], "steps": meta["steps"], "recipe": meta["recipe"],
-             "curve": meta["curve"], "metrics": metrics or {}, "torch_version": meta["torch_version"],
+             "curve": meta["curve"], "loss": meta["history"].get("loss", []),
+             "metrics": metrics or {}, "torch_version": meta["torch_version"],
              "threads": meta.get("threads")}
     table = manifest(directory)
     table[name] = entry
