@@ -96,8 +96,9 @@ def test_a_paired_recipe_trains_through_the_zoo_on_pairs(monkeypatch):
     monkeypatch.setitem(zoo.RECIPES, "tiny_pairs", recipe)
     model, meta = zoo.train("tiny_pairs", progress=False)
     assert meta["history"]["shared"][0] > 0 and meta["history"]["loss"][0] > 0
-    again, _ = zoo.train("tiny_pairs", progress=False)
+    again, again_meta = zoo.train("tiny_pairs", progress=False, device="cpu")  # the device, named, is the default
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert "device" not in again_meta and next(again.parameters()).device.type == "cpu"
 
 
 def test_prefetched_batches_come_in_order_and_errors_reach_the_loop():

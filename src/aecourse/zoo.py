@@ -49,7 +49,7 @@ from .contracts import check_int, encoder_fn, invalid
 from .progress import progress_bar
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .objectives import PAIRED_OBJECTIVES, make_objective
-from .train import TrainingThreads, seed_everything
+from .train import TrainingThreads, default_device, seed_everything
 from .vae import VAE, VAEConfig
 from .weak import sample_pairs
 
@@ -411,8 +411,9 @@ def rescore(names: list[str] | None = None, *, only: tuple[str, ...] | None = No
 # --------------------------------------------------------------------------- training
 def train(name: str, *, steps: int | None = None, progress: bool = True, eval_every: int | None = None,
           threads: int | None = 1, seed: int | None = None, eval_samples: int = 5000,
-          eval_factor_vae: bool = True, on_progress: Callable[[dict], None] | None = None) -> tuple[VAE, dict]:
-    """Train zoo model ``name`` from its recipe; return ``(model, meta)``.
+          eval_factor_vae: bool = True, on_progress: Callable[[dict], None] | None = None,
+          device: str | torch.device | None = None) -> tuple[VAE, dict]:
+    """Train zoo model ``name`` from its recipe; return ``(model, meta)`` (the model on the CPU).
 
     Parameters
     ----------
@@ -444,6 +445,11 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         "steps", "seconds", "loss"}`` (the mean loss of those steps) and after
         each evaluation with ``"mig"`` and ``"factor_vae"`` added: what a live
         figure draws (:class:`aecourse.viz.LiveTrainingFigure`).
+    device : str or torch.device, optional
+        Where to train (None: the CPU, where the zoo's models were trained;
+        ``"cuda"`` for a GPU, e.g. ``benchmarks/bench_train_yourself.py
+        --device cuda``). Another device draws other random numbers, so its
+        weights differ from a CPU run's; the batches are the same.
 
     ``meta`` holds the recipe, steps, training seconds, loss history every
     100 steps, and the torch version.
@@ -461,8 +467,9 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
     with TrainingThreads(threads) as pool:
         seed_everything(recipe.seed)
         generator = np.random.default_rng(recipe.seed)
+        dev = default_device(str(device)) if device is not None else torch.device("cpu")
         model = VAE(VAEConfig(recipe.in_shape, recipe.latent_dim, recipe.hidden, encoder=recipe.encoder,
-                              decoder=recipe.decoder))
+                              decoder=recipe.decoder)).to(dev)
         loss_fn = make_objective(recipe.objective, beta=recipe.beta, dataset_size=recipe.dataset_size,
                                  latent_dim=recipe.latent_dim, image_shape=recipe.in_shape,
                                  ps_weight=recipe.ps_weight, ps_batch=recipe.ps_batch,
@@ -472,7 +479,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         if isinstance(loss_fn, torch.nn.Module):
             # An objective with weights of its own (the perturbation recogniser) trains alongside the
             # model; it is a training aid only and is not saved in the checkpoint.
-            params += list(loss_fn.parameters())
+            params += list(loss_fn.to(dev).parameters())
         optimizer = torch.optim.Adam(params, lr=recipe.lr)
         history: dict[str, list[float]] = {}
         curve: list[tuple[float, int, float, float]] = []
@@ -486,7 +493,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
                     for group in optimizer.param_groups:
                         group["lr"] = recipe.lr * recipe.lr_decay_factor
                 start = time.perf_counter()
-                loss, logs = loss_fn(model, next(batches))
+                loss, logs = loss_fn(model, next(batches).to(dev, non_blocking=True))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -506,15 +513,17 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
                     scores = evaluate_dsprites(model, full=False, num_samples=eval_samples,
                                                factor_vae=eval_factor_vae)
                     curve.append((round(seconds, 2), step, scores["mig"], scores.get("factor_vae")))
-                    model.train()
+                    model.to(dev).train()  # the evaluation encodes on the CPU
                     event.update(mig=scores["mig"], factor_vae=scores.get("factor_vae"))
                 if event and on_progress is not None:
                     on_progress({"step": step, "steps": steps, "seconds": round(seconds, 2), **event})
         batches.close()
-        model.eval()
+        model.cpu().eval()
     meta = {"name": name, "recipe": recipe.as_dict(), "steps": steps,
             "train_seconds": round(seconds, 3), "history": history, "curve": curve,
             "torch_version": str(torch.__version__), "threads": pool.describe()}
+    if dev.type != "cpu":
+        meta["device"] = str(dev)
     return model, meta
 
 
