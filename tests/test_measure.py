@@ -460,3 +460,37 @@ def test_factor_vae_sweep_equals_one_score_per_threshold(data):
         np.testing.assert_array_equal(one["votes"], sweep[t]["votes"])
     with pytest.raises(ValueError, match="prune_threshold must be"):
         D.factor_vae_sweep(data, rep_for(), (0.05, -1.0), 0, **FV)
+
+
+# --------------------------------------------------------------------------- scores over seeds
+def test_bootstrap_interval_known_answers():
+    from aecourse.measure import bootstrap_interval
+
+    assert bootstrap_interval([0.3, 0.3, 0.3]) == {"mean": 0.3, "low": 0.3, "high": 0.3, "n": 3}
+    # [0, 0, 0, 1]: a resample's mean is k/4 with k ~ Binomial(4, 1/4): P(k = 0) = 0.32 > 2.5%, and
+    # P(k <= 2) = 0.949 < 97.5% <= P(k <= 3) = 0.996, so the 95% interval is [0, 0.75]
+    got = bootstrap_interval([0, 0, 0, 1])
+    assert got["mean"] == 0.25 and (got["low"], got["high"]) == (0.0, 0.75)
+    assert bootstrap_interval([0, 0, 0, 1], confidence=0.5)["high"] == 0.5  # P(k <= 1) = 0.74 >= 75%
+    wide, narrow = bootstrap_interval([0.1, 0.5, 0.2, 0.4, 0.3]), bootstrap_interval([0.29, 0.31, 0.3, 0.3, 0.3])
+    assert wide["low"] < 0.3 < wide["high"] and wide["high"] - wide["low"] > 10 * (narrow["high"] - narrow["low"])
+    assert bootstrap_interval([1, 2, 3], rng=5) == bootstrap_interval([1, 2, 3], rng=5)  # seeded
+    for bad, match in [([], "1-D sequence of finite scores"), ([0.1, float("nan")], "finite"),
+                       ([[0.1]], "1-D")]:
+        with pytest.raises(ValueError, match=match):
+            bootstrap_interval(bad)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_interval([0.1, 0.2], confidence=1.0)
+
+
+def test_rank_first_frequency_known_answers():
+    from aecourse.measure import rank_first_frequency
+
+    assert rank_first_frequency({"a": [0.9, 0.8], "b": [0.1, 0.2]}) == {"a": 1.0, "b": 0.0}
+    assert rank_first_frequency({"a": [0.5], "b": [0.5], "c": [0.1]}) == pytest.approx({"a": 0.5, "b": 0.5, "c": 0.0})
+    # one seed each for b and c, two for a, which beats both only when its resample is [1, 1]: P = 1/4
+    got = rank_first_frequency({"a": [1.0, 0.0], "b": [0.6], "c": [0.55]}, num_resamples=40000)
+    assert got["a"] == pytest.approx(0.25, abs=0.01) and got["b"] == pytest.approx(0.75, abs=0.01) and got["c"] == 0
+    assert sum(rank_first_frequency({"x": [0.2, 0.4, 0.3], "y": [0.35, 0.25, 0.3]}).values()) == pytest.approx(1)
+    with pytest.raises(ValueError, match="dict of model name"):
+        rank_first_frequency([0.1, 0.2])

@@ -178,6 +178,14 @@ def test_build_with_seeds_keeps_every_seeds_scores_and_one_checkpoint(tiny):
     assert "seeds" not in plain["tiny"] and list(zoo.seed_scores("tiny", tiny / "plain")) == [0]
     with pytest.raises(ValueError, match="distinct seeds"):
         zoo.build(["tiny"], directory=out, seeds=[1, 1])
+    # two worker processes train the same runs: the same checkpoint and the same scores, seed by seed
+    both = zoo.build(["tiny"], directory=tiny / "parallel", seeds=[2, 0], jobs=2, eval_every=30, progress=False,
+                     eval_samples=300)["tiny"]
+    weights = [zoo._load_file(d, "tiny").state_dict() for d in (out, tiny / "parallel")]
+    assert all(torch.equal(a, b) for a, b in zip(weights[0].values(), weights[1].values()))
+    assert both["metrics"] == entry["metrics"]  # (the files differ: a checkpoint records its training seconds)
+    assert {s: r["metrics"] for s, r in both["seeds"].items()} == {s: r["metrics"] for s, r in entry["seeds"].items()}
+    assert json.loads(json.dumps(both)) == zoo.manifest(tiny / "parallel")["tiny"]
 
 
 def test_cli_train_passes_seeds_and_prints_each(tiny, monkeypatch, capsys):

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  aecourse zoo list\n  aecourse zoo verify\n"
                "  aecourse zoo train                         retrain every model into the package (maintainers)\n"
                "  aecourse zoo train dsprites_beta_tcvae --out /tmp/zoo --steps 2000\n"
-               "  aecourse zoo train dsprites_quick --seeds 0 1 2 3 4   one checkpoint, five seeds' scores")
+               "  aecourse zoo train dsprites_ada_gvae --seeds 0 1 2 3 4 --jobs 2   one checkpoint, five seeds' scores")
     p.add_argument("action", choices=["list", "verify", "train"])
     p.add_argument("names", nargs="*", metavar="NAME", help="zoo models (default: all)")
     p.add_argument("--out", type=Path, help="directory for trained checkpoints (default: the package's zoo_weights/)")
@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="also train these seeds and keep every seed's scores in the manifest (dSprites models; "
                         "only the recipe's own seed is stored as a checkpoint)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="with --seeds: train and score this many seeds at once, one process each (same numbers)")
     p.set_defaults(func=cmd_zoo)
 
     p = sub.add_parser(
@@ -599,7 +601,7 @@ def cmd_zoo(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"{name:22s} {results.get(name, 'missing from the manifest')}")
         return 1 if bad or any(n not in results for n in names) else 0
     entries = zoo.build(names, directory=args.out, steps=args.steps, eval_every=args.eval_every,
-                        threads=args.threads or None, seeds=args.seeds)
+                        threads=args.threads or None, seeds=args.seeds, jobs=args.jobs)
     for name, entry in entries.items():
         scores = ", ".join(f"{k} {v:.3f}" for k, v in entry["metrics"].items())
         print(f"{name}: {entry['train_seconds']:.0f} s, {entry['bytes'] / 1e6:.2f} MB{'; ' + scores if scores else ''}")

@@ -23,7 +23,9 @@ version differs:
 * ``beta_vae``: :func:`beta_vae_score` (``evaluation/metrics/beta_vae.py``);
 * ``dci``: :func:`dci` (``evaluation/metrics/dci.py``);
 * ``sap``: :func:`sap` (``evaluation/metrics/sap_score.py``);
-* ``modularity``: :func:`modularity_explicitness` (``evaluation/metrics/modularity_explicitness.py``).
+* ``modularity``: :func:`modularity_explicitness` (``evaluation/metrics/modularity_explicitness.py``);
+* ``seeds``: :func:`bootstrap_interval` and :func:`rank_first_frequency`, for scores over several
+  seeds (not a metric, and not in disentanglement_lib).
 
 :data:`METRICS` lists the metrics by name with their kind and a short description. Import
 the public names from here (``from aecourse import measure``; ``measure.mig(codes, factors)``):
@@ -74,6 +76,7 @@ from .ground_truth import GroundTruthData, sample_codes
 from .mig import mig
 from .modularity import modularity_explicitness
 from .sap import sap
+from .seeds import bootstrap_interval, rank_first_frequency
 
 __all__ = [
     "GroundTruthData",
@@ -89,6 +92,8 @@ __all__ = [
     "dci",
     "sap",
     "modularity_explicitness",
+    "bootstrap_interval",
+    "rank_first_frequency",
     "Metric",
     "METRICS",
 ]
