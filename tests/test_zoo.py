@@ -29,7 +29,9 @@ def test_every_recipe_has_a_verified_checkpoint_and_the_zoo_is_small():
     assert set(table) == set(zoo.available()) == set(zoo.RECIPES)
     assert zoo.verify() == {name: "ok" for name in zoo.RECIPES}
     total = sum((zoo.weights_dir() / e["file"]).stat().st_size for e in table.values())
-    assert total < 20e6, f"the zoo weighs {total / 1e6:.1f} MB; the budget is 20 MB"
+    # 24 MB: nine checkpoints (the MLP VAEs are 2.6 MB each in float16). The budget keeps the package, the Binder
+    # image and the Gradescope autograder zip (which carries the zoo) small; it was 20 MB for eight checkpoints.
+    assert total < 24e6, f"the zoo weighs {total / 1e6:.1f} MB; the budget is 24 MB"
     for name, entry in table.items():
         recipe = zoo.RECIPES[name]
         assert entry["recipe"]["objective"] == recipe.objective and entry["steps"] == recipe.steps, \
