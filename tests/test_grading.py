@@ -245,13 +245,15 @@ def test_cell_and_memory_limits(tmp_path, minicourse):
     big = 'data = bytearray(2 * 2**30)\nanswer_q1 = "b"'
     spread = ("import subprocess, sys\n"
               "code = 'x = bytearray(400 * 2**20); import time; time.sleep(60)'\n"
-              "procs = [subprocess.Popen([sys.executable, '-c', code]) for _ in range(4)]\n"
+              "procs = [subprocess.Popen([sys.executable, '-S', '-c', code]) for _ in range(4)]\n"
               "import time; time.sleep(60)")
     submit(tmp_path / "subs", "loop", MINI, with_cell(source, "ex_q1", "while True:\n    pass"))
     submit(tmp_path / "subs", "big", MINI, with_cell(source, "ex_q1", big))
     submit(tmp_path / "subs", "spread", MINI, with_cell(source, "ex_blank", spread))
+    # cell_timeout 8 s: the spread cell must outlive its four children's start-up and allocation on a busy CI
+    # machine (with 3 s it was once interrupted first, and so graded, before the RSS watch saw 1.6 GB)
     rows = {r.student: r for r in grade(tmp_path / "subs", tmp_path / "out", jobs=2, timeout=120,
-                                        cell_timeout=3, memory_limit=1, root=minicourse, progress=False)}
+                                        cell_timeout=8, memory_limit=1, root=minicourse, progress=False)}
     assert (rows["loop"].status, rows["loop"].score) == ("graded", 3), rows["loop"].detail
     assert "per-cell time limit" in rows["loop"].detail
     assert (rows["big"].status, rows["big"].score) == ("graded", 3), rows["big"].detail
