@@ -469,8 +469,7 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
         seed_everything(recipe.seed)
         generator = np.random.default_rng(recipe.seed)
         dev = default_device(str(device)) if device is not None else torch.device("cpu")
-        model = VAE(VAEConfig(recipe.in_shape, recipe.latent_dim, recipe.hidden, encoder=recipe.encoder,
-                              decoder=recipe.decoder)).to(dev)
+        model = _untrained_model(recipe).to(dev)
         loss_fn = make_objective(recipe.objective, beta=recipe.beta, dataset_size=recipe.dataset_size,
                                  latent_dim=recipe.latent_dim, image_shape=recipe.in_shape,
                                  ps_weight=recipe.ps_weight, ps_batch=recipe.ps_batch,
@@ -526,6 +525,12 @@ def train(name: str, *, steps: int | None = None, progress: bool = True, eval_ev
     if dev.type != "cpu":
         meta["device"] = str(dev)
     return model, meta
+
+
+def _untrained_model(recipe: Recipe) -> VAE:
+    """The recipe's network, freshly initialised (from torch's current seed)."""
+    return VAE(VAEConfig(recipe.in_shape, recipe.latent_dim, recipe.hidden, encoder=recipe.encoder,
+                         decoder=recipe.decoder))
 
 
 def _save(model: VAE, meta: dict, directory: Path, metrics: dict | None = None) -> dict:
@@ -685,8 +690,7 @@ def _build_seeds_in_parallel(name: str, directory: Path, seeds: list[int], jobs:
     runs = {}
     for seed, state, meta, metrics in results:
         if state is not None:
-            model = VAE(VAEConfig(recipe.in_shape, recipe.latent_dim, recipe.hidden, encoder=recipe.encoder,
-                                  decoder=recipe.decoder))
+            model = _untrained_model(recipe)
             model.load_state_dict(state)
             meta["name"] = name
             entry = _save(model.eval(), meta, directory, metrics=metrics)
