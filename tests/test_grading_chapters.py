@@ -56,6 +56,29 @@ def test_naming_convention(chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
+def test_sections_run_in_order_and_each_exercise_sits_under_its_own_heading(chapter):
+    """``## N ·`` sections count up from 1; an ``### Exercise`` heading is followed by its answer cell before any
+    other heading (a section pasted inside an exercise, between its heading and its question, fails here)."""
+    import re
+
+    nb = load(REPO / "solutions" / chapter / f"{chapter}.ipynb")
+    headings = []  # (cell index, heading line), in reading order; a cell may open with prose and hold a heading
+    for at, cell in enumerate(nb["cells"]):
+        fenced = False
+        for line in "".join(cell["source"]).split("\n") if cell["cell_type"] == "markdown" else []:
+            fenced ^= line.startswith("```")
+            if line.startswith("#") and not fenced:
+                headings.append((at, line))
+    numbers = [int(m.group(1)) for _, h in headings if (m := re.match(r"## (\d+) ·", h))]
+    assert numbers == list(range(1, len(numbers) + 1)), f"{chapter}: sections numbered {numbers}"
+    for (at, heading), (end, _) in zip(headings, headings[1:] + [(len(nb["cells"]), "")]):
+        if heading.startswith("### Exercise"):
+            kinds = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "") for c in nb["cells"][at + 1:end]]
+            assert any(k.startswith(("ex_", "written_")) for k in kinds), \
+                f"{chapter}: {heading!r} has no answer cell before the next heading"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_written_answers_have_points_and_a_rubric(chapter):
     """Every manually graded answer is a markdown cell with points, after a locked cell with its rubric."""
     nb = load(REPO / "solutions" / chapter / f"{chapter}.ipynb")
