@@ -199,6 +199,41 @@ def test_build_with_seeds_keeps_every_seeds_scores_and_one_checkpoint(tiny):
     assert {s: r["metrics"] for s, r in both["seeds"].items()} == {s: r["metrics"] for s, r in entry["seeds"].items()}
 
 
+def test_build_pools_seeds_of_several_models_and_can_keep_a_checkpoint(tiny, monkeypatch):
+    out = tiny / "zoo"
+    serial = zoo.build(["tiny"], directory=out, seeds=[0, 1], eval_every=None, progress=False, eval_samples=300)
+    sha = serial["tiny"]["sha256"]
+    # keep_checkpoint: seed 0 is the stored checkpoint scored again (the same numbers), seed 3 is trained
+    kept = zoo.build(["tiny"], directory=out, seeds=[0, 3], keep_checkpoint=True, eval_every=None, progress=False,
+                     eval_samples=300)["tiny"]
+    assert kept["sha256"] == sha and zoo.manifest(out)["tiny"]["sha256"] == sha
+    assert kept["seeds"]["0"]["rescored"] is True and kept["seeds"]["0"]["metrics"] == serial["tiny"]["metrics"]
+    assert "rescored" not in kept["seeds"]["3"] and kept["seeds"]["3"]["metrics"] != kept["metrics"]
+    with pytest.raises(ValueError, match="keep_checkpoint"):
+        zoo.build(["tiny"], directory=out, keep_checkpoint=True)
+    # a changed recipe has no checkpoint to keep: it is trained
+    monkeypatch.setitem(zoo.RECIPES, "tiny", replace(TINY, steps=31))
+    changed = zoo.build(["tiny"], directory=out, seeds=[0], keep_checkpoint=True, eval_every=None, progress=False,
+                        eval_samples=300)["tiny"]
+    assert changed["sha256"] != sha and "rescored" not in changed["seeds"]["0"]
+    # two models' seeds in one pool of two workers: the same runs as one model at a time
+    script = ("import sys; from dataclasses import replace; from aecourse import zoo; from tests.test_zoo import TINY; "
+              "zoo.RECIPES['tiny'] = TINY; zoo.RECIPES['tiny_vae'] = replace(TINY, objective='vae', beta=1.0); "
+              "zoo.build(['tiny', 'tiny_vae'], directory=sys.argv[1], seeds=[0, 1], jobs=2, eval_every=None, "
+              "progress=False, eval_samples=300)")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", script, str(tiny / "pooled")], check=True, cwd=root,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])})
+    pooled = zoo.manifest(tiny / "pooled")
+    assert {s: r["metrics"] for s, r in pooled["tiny"]["seeds"].items()} == \
+        {s: r["metrics"] for s, r in serial["tiny"]["seeds"].items()}
+    monkeypatch.setitem(zoo.RECIPES, "tiny_vae", replace(TINY, objective="vae", beta=1.0))
+    alone = zoo.build(["tiny_vae"], directory=tiny / "alone", seeds=[0, 1], eval_every=None, progress=False,
+                      eval_samples=300)["tiny_vae"]
+    assert {s: r["metrics"] for s, r in pooled["tiny_vae"]["seeds"].items()} == \
+        {s: r["metrics"] for s, r in alone["seeds"].items()}
+
+
 def test_cli_train_passes_seeds_and_prints_each(tiny, monkeypatch, capsys):
     seen = {}
 

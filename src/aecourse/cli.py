@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "only the recipe's own seed is stored as a checkpoint)")
     p.add_argument("--jobs", type=int, default=1,
                    help="with --seeds: train and score this many seeds at once, one process each (same numbers)")
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="with --seeds: keep a model's stored checkpoint if its recipe is unchanged (score it again as "
+                        "its seed's run) and train only the other seeds")
     p.set_defaults(func=cmd_zoo)
 
     p = sub.add_parser(
@@ -601,7 +604,8 @@ def cmd_zoo(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"{name:22s} {results.get(name, 'missing from the manifest')}")
         return 1 if bad or any(n not in results for n in names) else 0
     entries = zoo.build(names, directory=args.out, steps=args.steps, eval_every=args.eval_every,
-                        threads=args.threads or None, seeds=args.seeds, jobs=args.jobs)
+                        threads=args.threads or None, seeds=args.seeds, jobs=args.jobs,
+                        keep_checkpoint=args.keep_checkpoint)
     for name, entry in entries.items():
         scores = ", ".join(f"{k} {v:.3f}" for k, v in entry["metrics"].items())
         print(f"{name}: {entry['train_seconds']:.0f} s, {entry['bytes'] / 1e6:.2f} MB{'; ' + scores if scores else ''}")

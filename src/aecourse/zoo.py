@@ -15,6 +15,9 @@ name                         what it is
 ``dsprites_vae``             VAE, beta = 1
 ``dsprites_beta_vae``        beta-VAE
 ``dsprites_beta_tcvae``      beta-TCVAE (total correlation weighted by beta)
+``dsprites_factor_vae``      FactorVAE, trained long (210,000 steps)
+``dsprites_ada_gvae``        Ada-GVAE, weakly supervised (chapter 05's
+                             train-it-yourself model)
 ``glyphs_beta_tcvae``        chapter 04's glyph-digit model (thickness, slant)
 ``dsprites_where``           beta-TCVAE whose decoder acts through one learned
                              spatial mask per latent (chapter 07: "where")
@@ -609,7 +612,8 @@ def verify(directory: str | Path | None = None) -> dict[str, str]:
 
 def build(names: list[str] | None = None, *, directory: str | Path | None = None, steps: int | None = None,
           eval_every: int | None = 1000, progress: bool = True, eval_samples: int = 10000,
-          threads: int | None = 1, seeds: list[int] | None = None, jobs: int = 1) -> dict:
+          threads: int | None = 1, seeds: list[int] | None = None, jobs: int = 1,
+          keep_checkpoint: bool = False) -> dict:
     """Train, evaluate and store zoo models (what ``aecourse zoo train`` runs).
 
     ``threads`` is passed to :func:`train` (one by default; None follows the load).
@@ -625,10 +629,18 @@ def build(names: list[str] | None = None, *, directory: str | Path | None = None
     stored as a checkpoint, so the zoo's size does not grow with the seeds;
     the others are scored on float16-rounded weights too, as stored ones are.
 
-    ``jobs`` > 1 trains and scores that many seeds at once, each in a
-    process of its own (``threads`` each): the same runs and the same
-    numbers as one after another, since every run is seeded and single-
-    process, in a fraction of the time on a machine with the cores.
+    ``keep_checkpoint`` (with ``seeds``) leaves a stored checkpoint that
+    was trained with the model's current recipe as it is: the recipe's own
+    seed is not trained again but its checkpoint is scored again (as
+    :func:`rescore` does), and only the other seeds train. That adds seeds
+    to a shipped model without changing the weights other chapters load.
+    Its run is marked ``"rescored": True``; its training seconds are the
+    checkpoint's own. A model without such a checkpoint is trained as usual.
+
+    ``jobs`` > 1 runs that many seeds at once, each in a process of its own
+    (``threads`` each), pooled over all the named models: the same runs and
+    the same numbers as one after another, since every run is seeded and
+    single-process, in a fraction of the time on a machine with the cores.
     """
     directory = Path(directory or WEIGHTS_DIR)
     jobs = check_int("jobs", jobs, low=1)
@@ -636,30 +648,88 @@ def build(names: list[str] | None = None, *, directory: str | Path | None = None
         seeds = [check_int("seed", seed, low=0) for seed in seeds]
         if len(set(seeds)) != len(seeds):
             raise invalid("seeds", "distinct seeds", seeds)
+    if keep_checkpoint and not seeds:
+        raise invalid("keep_checkpoint", "seeds to train beside the kept checkpoint (to score a checkpoint "
+                      "again without training, use zoo.rescore)", keep_checkpoint)
+    names = list(names or available())
+    for name in names:
+        _recipe(name)
     out = {}
-    for name in names or available():
+    for name in names:
+        if RECIPES[name].dataset != "dsprites":  # nothing to score: train and store
+            model, meta = train(name, steps=steps, progress=progress, eval_every=eval_every, threads=threads)
+            out[name] = _save(model, meta, directory)
+    scored = [name for name in names if RECIPES[name].dataset == "dsprites"]
+    if scored:
+        out.update(_build_scored(scored, directory, seeds, jobs, keep_checkpoint, progress=progress, steps=steps,
+                                 eval_every=eval_every, eval_samples=eval_samples, threads=threads))
+    return {name: out[name] for name in names}
+
+
+def _build_scored(names: list[str], directory: Path, seeds: list[int] | None, jobs: int, keep_checkpoint: bool,
+                  *, progress: bool, **kw) -> dict:
+    """Every run of every dSprites model in ``names`` (each recipe's own seed first), in one pool when ``jobs`` > 1."""
+    tasks = []
+    for name in names:
         recipe = RECIPES[name]
-        if seeds and recipe.dataset == "dsprites" and jobs > 1:
-            out[name] = _build_seeds_in_parallel(name, directory, seeds, jobs, steps=steps, eval_every=eval_every,
-                                                 eval_samples=eval_samples, threads=threads)
-            continue
-        model, meta = train(name, steps=steps, progress=progress, eval_every=eval_every, threads=threads)
-        entry = _save(model, meta, directory)
-        if recipe.dataset == "dsprites":
-            entry = _save(model, meta, directory, metrics=evaluate_dsprites(_load_file(directory, name),
-                                                                             num_samples=eval_samples))
-        if seeds and recipe.dataset == "dsprites":
-            runs = {str(recipe.seed): _seed_record(meta, entry["metrics"])}
-            for seed in seeds:
-                if seed == recipe.seed:
-                    continue
-                _, _, other_meta, metrics = _train_and_score(name, recipe, seed, steps=steps, eval_every=eval_every,
-                                                             eval_samples=eval_samples, threads=threads,
-                                                             progress=progress)
-                runs[str(seed)] = _seed_record(other_meta, metrics)
-            entry = _store_seeds(directory, name, entry, runs)
-        out[name] = entry
-    return out
+        kept = manifest(directory).get(name) if keep_checkpoint else None
+        keep = kept is not None and kept["recipe"] == recipe.as_dict() and (directory / kept["file"]).is_file()
+        for seed in [recipe.seed] + [s for s in seeds or [] if s != recipe.seed]:
+            own = seed == recipe.seed
+            if own and keep:
+                tasks.append((_rescore_stored, (directory, name, seed), {"eval_samples": kw["eval_samples"]}))
+            else:
+                tasks.append((_train_and_score, (name, recipe, seed), {**kw, "keep_weights": own}))
+    pending = {name: sum(1 for fn, args, _ in tasks if _task_name(fn, args) == name) for name in names}
+    out, stored = {}, {}
+
+    def record(task, result) -> None:
+        # each model is stored as soon as its last run is in, so a long pool that stops keeps what it finished
+        fn, args, _ = task
+        name = _task_name(fn, args)
+        seed, state, meta, metrics = result
+        recipe = RECIPES[name]
+        if seed == recipe.seed:
+            if state is not None:
+                model = _untrained_model(recipe)
+                model.load_state_dict(state)
+                meta["name"] = name
+                out[name] = (_save(model.eval(), meta, directory, metrics=metrics), out.get(name, (None, {}))[1])
+            else:
+                out[name] = ({**manifest(directory)[name], "metrics": metrics}, out.get(name, (None, {}))[1])
+        out.setdefault(name, (None, {}))[1][str(seed)] = _seed_record(meta, metrics)
+        pending[name] -= 1
+        if not pending[name]:
+            entry, runs = out[name]
+            stored[name] = _store_seeds(directory, name, entry, runs) if seeds else _store_entry(directory, name, entry)
+
+    if jobs > 1 and len(tasks) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(fn, *args, **options): (fn, args, options) for fn, args, options in tasks}
+            for future in as_completed(futures):
+                record(futures[future], future.result())
+    else:
+        for fn, args, options in tasks:
+            record((fn, args, options),
+                   fn(*args, **({**options, "progress": progress} if fn is _train_and_score else options)))
+    return {name: stored[name] for name in names}
+
+
+def _task_name(fn, args) -> str:
+    return args[1] if fn is _rescore_stored else args[0]
+
+
+def _rescore_stored(directory: Path, name: str, seed: int, *, eval_samples: int):
+    """Score a stored checkpoint again as its recipe seed's run: ``(seed, None, meta, metrics)``."""
+    entry = manifest(directory)[name]
+    metrics = evaluate_dsprites(_load_file(directory, name), num_samples=eval_samples)
+    meta = {"train_seconds": entry["train_seconds"], "curve": entry.get("curve", []),
+            "threads": entry.get("threads"), "rescored": True}
+    return seed, None, meta, metrics
 
 
 def _train_and_score(name: str, recipe: Recipe, seed: int, *, steps, eval_every, eval_samples, threads,
@@ -676,30 +746,11 @@ def _train_and_score(name: str, recipe: Recipe, seed: int, *, steps, eval_every,
     return seed, (model.state_dict() if keep_weights else None), meta, metrics
 
 
-def _build_seeds_in_parallel(name: str, directory: Path, seeds: list[int], jobs: int, **kw) -> dict:
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing
-
-    recipe = RECIPES[name]
-    order = [recipe.seed] + [s for s in seeds if s != recipe.seed]  # the checkpoint's run first
-    with ProcessPoolExecutor(max_workers=min(jobs, len(order)),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_train_and_score, name, recipe, seed, keep_weights=seed == recipe.seed, **kw)
-                   for seed in order]
-        results = [f.result() for f in futures]
-    runs = {}
-    for seed, state, meta, metrics in results:
-        if state is not None:
-            model = _untrained_model(recipe)
-            model.load_state_dict(state)
-            meta["name"] = name
-            entry = _save(model.eval(), meta, directory, metrics=metrics)
-        runs[str(seed)] = _seed_record(meta, metrics)
-    return _store_seeds(directory, name, entry, runs)
-
-
 def _store_seeds(directory: Path, name: str, entry: dict, runs: dict) -> dict:
-    entry = {**entry, "seeds": dict(sorted(runs.items(), key=lambda item: int(item[0])))}
+    return _store_entry(directory, name, {**entry, "seeds": dict(sorted(runs.items(), key=lambda item: int(item[0])))})
+
+
+def _store_entry(directory: Path, name: str, entry: dict) -> dict:
     table = manifest(directory)
     table[name] = entry
     (directory / MANIFEST_NAME).write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
@@ -708,8 +759,11 @@ def _store_seeds(directory: Path, name: str, entry: dict, runs: dict) -> dict:
 
 def _seed_record(meta: dict, metrics: dict) -> dict:
     """What a manifest keeps of one seed's run (``entry["seeds"][str(seed)]``)."""
-    return {"metrics": metrics, "train_seconds": meta["train_seconds"], "curve": meta["curve"],
-            "threads": meta.get("threads")}
+    record = {"metrics": metrics, "train_seconds": meta["train_seconds"], "curve": meta["curve"],
+              "threads": meta.get("threads")}
+    if meta.get("rescored"):
+        record["rescored"] = True
+    return record
 
 
 def seed_scores(name: str, directory: str | Path | None = None) -> dict[int, dict[str, float]]:
