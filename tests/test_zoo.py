@@ -33,9 +33,10 @@ def test_every_recipe_has_a_verified_checkpoint_and_the_zoo_is_small():
     assert set(table) == set(zoo.available()) == set(zoo.RECIPES)
     assert zoo.verify() == {name: "ok" for name in zoo.RECIPES}
     total = sum((zoo.weights_dir() / e["file"]).stat().st_size for e in table.values())
-    # 24 MB: nine checkpoints (the MLP VAEs are 2.6 MB each in float16). The budget keeps the package, the Binder
-    # image and the Gradescope autograder zip (which carries the zoo) small; it was 20 MB for eight checkpoints.
-    assert total < 24e6, f"the zoo weighs {total / 1e6:.1f} MB; the budget is 24 MB"
+    # 30 MB: twelve checkpoints (the MLP VAEs are 2.6 MB each in float16). The budget keeps the package, the Binder
+    # image and the Gradescope autograder zip (which carries the zoo) small; it was 20 MB for eight checkpoints and
+    # 24 MB for nine, before chapter 05's comparison at one shared budget added three (issue 21).
+    assert total < 30e6, f"the zoo weighs {total / 1e6:.1f} MB; the budget is 30 MB"
     for name, entry in table.items():
         recipe = zoo.RECIPES[name]
         assert entry["recipe"]["objective"] == recipe.objective and entry["steps"] == recipe.steps, \
@@ -364,6 +365,22 @@ def test_glyph_model_has_a_thickness_latent_and_a_slant_latent():
 
 
 @pytest.mark.slow
+def test_the_comparison_shares_one_budget_and_records_five_seeds_of_every_objective():
+    # Issue 21 item 4: the same steps, batch and data for every objective in chapter 05's table, at least 5 seeds
+    # each by `aecourse zoo train`, every seed's scores in the manifest and one checkpoint per objective.
+    budget = ("dataset", "resolution", "train_size", "hidden", "latent_dim", "encoder", "decoder", "batch_size", "lr",
+              "steps", "lr_decay_step")
+    recipes = [zoo.RECIPES[name] for name in zoo.COMPARISON]
+    assert len({tuple(getattr(r, f) for f in budget) for r in recipes}) == 1, [r.as_dict() for r in recipes]
+    assert [r.objective for r in recipes] == ["ae", "vae", "beta_vae", "beta_tcvae", "factor_vae"]
+    table = zoo.manifest()
+    for name, recipe in zip(zoo.COMPARISON, recipes):
+        seeds = zoo.seed_scores(name)
+        assert len(seeds) >= 5 and all(set(zoo.EVALUATED) <= set(run) for run in seeds.values()), name
+        assert table[name]["metrics"] == seeds[recipe.seed], name  # the shipped checkpoint is the recipe's seed
+        assert len({run["mig"] for run in seeds.values()}) == len(seeds), name  # other seeds, other models
+
+
 def test_train_it_yourself_model_passes_the_bar_on_its_recorded_seeds_and_reproduces():
     # Issue 21 item 5: MIG >= 0.30 (10,000 samples), median of the seeds; the seconds are measured by
     # benchmarks/bench_train_yourself.py, not here. Every seed's scores are kept, the checkpoint is the recipe's seed.
