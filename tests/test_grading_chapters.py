@@ -22,6 +22,8 @@ build).
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from aecourse.grading import grade
@@ -59,8 +61,6 @@ def test_naming_convention(chapter):
 def test_sections_run_in_order_and_each_exercise_sits_under_its_own_heading(chapter):
     """``## N ·`` sections count up from 1; an ``### Exercise`` heading is followed by its answer cell before any
     other heading (a section pasted inside an exercise, between its heading and its question, fails here)."""
-    import re
-
     nb = load(REPO / "solutions" / chapter / f"{chapter}.ipynb")
     headings = []  # (cell index, heading line), in reading order; a cell may open with prose and hold a heading
     for at, cell in enumerate(nb["cells"]):

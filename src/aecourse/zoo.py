@@ -686,7 +686,7 @@ def build(names: list[str] | None = None, *, directory: str | Path | None = None
 def _build_scored(names: list[str], directory: Path, seeds: list[int] | None, jobs: int, keep_checkpoint: bool,
                   *, progress: bool, **kw) -> dict:
     """Every run of every dSprites model in ``names`` (each recipe's own seed first), in one pool when ``jobs`` > 1."""
-    tasks = []
+    tasks = []  # (name, function, args, keyword arguments): one run each
     for name in names:
         recipe = RECIPES[name]
         kept = manifest(directory).get(name) if keep_checkpoint else None
@@ -694,31 +694,28 @@ def _build_scored(names: list[str], directory: Path, seeds: list[int] | None, jo
         for seed in [recipe.seed] + [s for s in seeds or [] if s != recipe.seed]:
             own = seed == recipe.seed
             if own and keep:
-                tasks.append((_rescore_stored, (directory, name, seed), {"eval_samples": kw["eval_samples"]}))
+                tasks.append((name, _rescore_stored, (directory, name, seed), {"eval_samples": kw["eval_samples"]}))
             else:
-                tasks.append((_train_and_score, (name, recipe, seed), {**kw, "keep_weights": own}))
-    pending = {name: sum(1 for fn, args, _ in tasks if _task_name(fn, args) == name) for name in names}
-    out, stored = {}, {}
+                tasks.append((name, _train_and_score, (name, recipe, seed), {**kw, "keep_weights": own}))
+    pending = {name: sum(task[0] == name for task in tasks) for name in names}
+    entries, runs, stored = {}, {name: {} for name in names}, {}
 
-    def record(task, result) -> None:
+    def record(name: str, result) -> None:
         # each model is stored as soon as its last run is in, so a long pool that stops keeps what it finished
-        fn, args, _ = task
-        name = _task_name(fn, args)
         seed, state, meta, metrics = result
         recipe = RECIPES[name]
-        if seed == recipe.seed:
-            if state is not None:
-                model = _untrained_model(recipe)
-                model.load_state_dict(state)
-                meta["name"] = name
-                out[name] = (_save(model.eval(), meta, directory, metrics=metrics), out.get(name, (None, {}))[1])
-            else:
-                out[name] = ({**manifest(directory)[name], "metrics": metrics}, out.get(name, (None, {}))[1])
-        out.setdefault(name, (None, {}))[1][str(seed)] = _seed_record(meta, metrics)
+        if seed == recipe.seed and state is not None:  # the checkpoint's run, trained here
+            model = _untrained_model(recipe)
+            model.load_state_dict(state)
+            meta["name"] = name
+            entries[name] = _save(model.eval(), meta, directory, metrics=metrics)
+        elif seed == recipe.seed:  # the checkpoint kept, scored again
+            entries[name] = {**manifest(directory)[name], "metrics": metrics}
+        runs[name][str(seed)] = _seed_record(meta, metrics)
         pending[name] -= 1
         if not pending[name]:
-            entry, runs = out[name]
-            stored[name] = _store_seeds(directory, name, entry, runs) if seeds else _store_entry(directory, name, entry)
+            stored[name] = (_store_seeds(directory, name, entries[name], runs[name]) if seeds
+                            else _store_entry(directory, name, entries[name]))
 
     if jobs > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -726,18 +723,13 @@ def _build_scored(names: list[str], directory: Path, seeds: list[int] | None, jo
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(fn, *args, **options): (fn, args, options) for fn, args, options in tasks}
+            futures = {pool.submit(fn, *args, **options): name for name, fn, args, options in tasks}
             for future in as_completed(futures):
                 record(futures[future], future.result())
     else:
-        for fn, args, options in tasks:
-            record((fn, args, options),
-                   fn(*args, **({**options, "progress": progress} if fn is _train_and_score else options)))
+        for name, fn, args, options in tasks:
+            record(name, fn(*args, **({**options, "progress": progress} if fn is _train_and_score else options)))
     return {name: stored[name] for name in names}
-
-
-def _task_name(fn, args) -> str:
-    return args[1] if fn is _rescore_stored else args[0]
 
 
 def _rescore_stored(directory: Path, name: str, seed: int, *, eval_samples: int):
