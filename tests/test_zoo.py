@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from aecourse import morphometry, zoo
+from aecourse import measure, morphometry, zoo
 from aecourse.cli import main
 from aecourse.checkpoints import CheckpointError
 from aecourse.vae import VAE
@@ -379,6 +379,35 @@ def test_the_comparison_shares_one_budget_and_records_five_seeds_of_every_object
         assert len(seeds) >= 5 and all(set(zoo.EVALUATED) <= set(run) for run in seeds.values()), name
         assert table[name]["metrics"] == seeds[recipe.seed], name  # the shipped checkpoint is the recipe's seed
         assert len({run["mig"] for run in seeds.values()}) == len(seeds), name  # other seeds, other models
+
+
+def test_chapter_05s_claims_about_the_comparison_hold_on_the_recorded_seeds():
+    # Chapter 05's "Reading the table honestly" claims only what the five seeds' intervals support; this pins each
+    # claim to the manifest, so retraining a model that changes one fails here until the text is rewritten.
+    label = dict(zip(zoo.COMPARISON, ["AE", "VAE", "β-VAE", "β-TCVAE", "FactorVAE"]))
+    values = {metric: {label[name]: [run[metric] for run in zoo.seed_scores(name).values()] for name in zoo.COMPARISON}
+              for metric in ("mig", "factor_vae", "dci_disentanglement", "dci_completeness", "explicitness")}
+    ci = {m: {k: measure.bootstrap_interval(v) for k, v in by.items()} for m, by in values.items()}
+    first = {m: measure.rank_first_frequency(by) for m, by in values.items()}
+
+    def above(metric, a, b):  # a's interval lies wholly above b's
+        return ci[metric][a]["low"] > ci[metric][b]["high"]
+
+    for metric in ("mig", "dci_disentanglement", "dci_completeness"):
+        assert above(metric, "β-VAE", "AE") and above(metric, "β-TCVAE", "AE"), metric
+    assert above("mig", "β-VAE", "VAE") and above("mig", "β-TCVAE", "VAE")
+    assert not above("mig", "β-VAE", "β-TCVAE") and not above("mig", "β-TCVAE", "β-VAE")  # cannot be told apart
+    assert round(ci["mig"]["β-VAE"]["mean"], 2) == round(ci["mig"]["β-TCVAE"]["mean"], 2) == 0.14
+    assert max(first["mig"], key=first["mig"].get) == "β-TCVAE" and first["mig"]["β-TCVAE"] < 0.65
+    assert max(first["factor_vae"], key=first["factor_vae"].get) == "FactorVAE" and first["factor_vae"]["FactorVAE"] > 0.8
+    assert [other for other in label.values() if other != "FactorVAE" and above("factor_vae", "FactorVAE", other)] == ["AE"]
+    assert above("mig", "β-VAE", "FactorVAE") and above("dci_disentanglement", "β-VAE", "FactorVAE")
+    means = sorted(ci["mig"], key=lambda k: -ci["mig"][k]["mean"])
+    assert means.index("FactorVAE") == 2  # "third on MIG, behind β-TCVAE and β-VAE"
+    assert max(ci["explicitness"], key=lambda k: ci["explicitness"][k]["mean"]) == "AE"
+    assert min(values["mig"]["β-TCVAE"]) < 0.03 and max(values["mig"]["β-TCVAE"]) > 0.2  # one seed is not a result
+    long_budget = [zoo.manifest()[name]["metrics"] for name in ("dsprites_beta_tcvae", "dsprites_factor_vae")]
+    assert all(m["mig"] > 0.3 for m in long_budget) and long_budget[1]["factor_vae"] > 0.75
 
 
 def test_train_it_yourself_model_passes_the_bar_on_its_recorded_seeds_and_reproduces():
