@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 
 import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -208,3 +210,16 @@ def test_train_sae_passes_its_thread_count_on(two_threads, monkeypatch):
     train_sae(torch.rand(128, 8), "l1", epochs=1, latent_dim=16, threads=1)
     assert seen and set(seen) == {1}
     assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "AUTO,STRICT"), ("COMPATIBLE", "COMPATIBLE")])
+def test_importing_aecourse_switches_on_mkls_strict_reproducibility(preset, expected):
+    """Thread-count-independent bits on AVX-512 need MKL_CBWR=...,STRICT before MKL's first call (aecourse/__init__.py);
+    `import aecourse` after `import torch` sets it, a product right after it then matches on one and two threads,
+    and a value the user set is kept."""
+    code = ("import os, torch, aecourse; a = torch.rand(64, 784); w = torch.rand(64, 784)\n"
+            "torch.set_num_threads(1); r1 = a @ w.T\ntorch.set_num_threads(2); r2 = a @ w.T\n"
+            "print(os.environ['MKL_CBWR'], torch.equal(r1, r2))")
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"} | ({"MKL_CBWR": preset} if preset else {})
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == [expected, "True"], out

@@ -36,4 +36,15 @@ The library is the course's appendix, one module per idea:
 * :mod:`aecourse.release`, :mod:`aecourse.grading`, :mod:`aecourse.cli`  course tooling (nbgrader)
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# Results that do not depend on the thread count. MKL (torch's CPU BLAS on x86) may split a matrix product's
+# reduction over its threads, so one thread and two round differently: on an AVX-512 machine a (64, 784)
+# linear layer differs in the last bit, and training drifts from there. Its strict conditional numerical
+# reproducibility mode makes ?gemm bit-identical whatever the thread count, at no measurable cost on the
+# course's models (train.TrainingThreads changes the count while training; tests/test_threads.py checks the
+# bits). MKL reads the variable at its first call, which is after `import torch` and before any product, so
+# setting it when aecourse is imported works unless torch has already computed; a value you set wins.
+_os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")

@@ -164,6 +164,9 @@ class TrainingThreads:
     :func:`~aecourse.sae.train_sae` (dense, sparse, MLP VAEs) the weights
     after training are bit-identical with one and with two threads
     (tests/test_threads.py checks it), so switching does not change results.
+    On AVX-512 CPUs that needs MKL's strict reproducibility mode, which
+    ``import aecourse`` switches on (``MKL_CBWR=AUTO,STRICT``; see
+    ``aecourse/__init__.py``).
     That is not true of every model: the zoo's masked ("where") decoder
     gives other bits with another thread count, so a retrain that must
     repeat bit for bit fixes the count (``aecourse zoo train --threads 1``).
